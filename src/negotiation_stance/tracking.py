@@ -1,0 +1,89 @@
+"""Weights & Biases runs: one per training job, offline unless asked otherwise.
+
+A run that cannot reach the server must still finish and keep its metrics, so
+an online ``wandb.init`` that fails falls back to offline with one warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RUN_ID_FILE = "wandb_run_id.txt"
+
+
+def start_run(
+    settings: Any, *, enabled: bool, output_dir: Path, config: dict[str, Any], tags: list[str]
+) -> Any | None:
+    """Start the run (or continue it when the folder already has a run id); None if disabled."""
+    if not enabled:
+        return None
+    import wandb
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    # The Trainer's W&B callback must not upload checkpoints unless asked.
+    os.environ["WANDB_LOG_MODEL"] = "end" if settings.log_model else "false"
+    id_file = output_dir / RUN_ID_FILE
+    run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
+    id_file.write_text(run_id + "\n")
+    kwargs = dict(
+        project=settings.project,
+        entity=settings.entity,
+        group=settings.group,
+        name=settings.name,
+        job_type=settings.job_type,
+        tags=tags,
+        config=config,
+        dir=str(output_dir),
+        id=run_id,
+        resume="allow",
+        reinit="finish_previous",
+    )
+    mode = settings.mode
+    if mode == "online" and not (os.environ.get("WANDB_API_KEY") or _has_netrc_key()):
+        log.warning("wandb.mode=online but no WANDB_API_KEY is set: logging offline to %s/wandb", output_dir)
+        mode = "offline"
+    try:
+        return wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30), **kwargs)
+    except Exception as exc:  # any server or auth failure must not lose the run
+        if mode == "offline":
+            raise
+        log.warning("W&B online init failed (%s); logging offline to %s/wandb. Sync later with `wandb sync`.", exc, output_dir)
+        return wandb.init(mode="offline", **kwargs)
+
+
+def _has_netrc_key() -> bool:
+    netrc = Path.home() / ".netrc"
+    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def finish_run(run: Any | None, *, failed: bool = False) -> None:
+    if run is not None:
+        run.finish(exit_code=1 if failed else 0)
+
+
+def log_reports(run: Any | None, reports: dict[str, Any], labels: list[str], *, max_errors: int = 200) -> None:
+    """Summary metrics per set (``test/macro_f1``...), confusion matrices and error tables."""
+    if run is None:
+        return
+    import wandb
+
+    from negotiation_stance.evaluation import flat_metrics
+
+    payload: dict[str, Any] = {}
+    for name, report in reports.items():
+        flat = flat_metrics(report.metrics, name)
+        run.summary.update(flat)
+        payload.update(flat)
+        payload[f"{name}/confusion_matrix"] = wandb.plot.confusion_matrix(
+            y_true=report.gold, preds=report.predicted, class_names=labels, title=f"{name} confusion matrix"
+        )
+        errors = report.errors(max_errors)
+        columns = ["id", "text", "gold", "predicted", "confidence", *[f"p_{label}" for label in labels]]
+        payload[f"{name}/errors"] = wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in errors])
+    run.log(payload)

@@ -1,0 +1,223 @@
+"""Fine-tuning with ``Trainer``: the body of ``scripts/train.py``.
+
+One call of :func:`train` is one run: it seeds, loads and validates the data,
+fine-tunes with evaluation every epoch, keeps the checkpoint with the best
+validation macro-F1, scores validation, test and the real-text sets, exports
+the model and writes ``metrics.json`` -- all inside the Hydra run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from omegaconf import DictConfig
+from transformers import (
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    EvalPrediction,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from negotiation_stance import tracking
+from negotiation_stance.config import to_plain_dict
+from negotiation_stance.data import load_splits
+from negotiation_stance.evaluation import classification_metrics, score_real_sets, score_rows
+from negotiation_stance.export import export_model, model_card, point_latest
+from negotiation_stance.modeling import build_model
+
+log = logging.getLogger(__name__)
+
+DONE_MARKER = "metrics.json"
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+    if precision not in {"auto", "fp32", "fp16", "bf16"}:
+        raise ValueError(f"training.precision must be auto, fp32, fp16 or bf16, got {precision!r}")
+    if precision == "auto":
+        if not torch.cuda.is_available():
+            precision = "fp32"
+        else:
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def resolve_resume(resume: str | None, runs_dir: Path) -> Path | None:
+    """The run folder to continue: a given folder, or with ``true`` the newest unfinished one."""
+    if resume in (None, "", "false", "False"):
+        return None
+    if str(resume).lower() == "true":
+        candidates = sorted(
+            (p.parent.parent for p in runs_dir.glob("*/checkpoints/checkpoint-*") if p.is_dir()),
+            key=lambda p: p.name,
+        )
+        unfinished = [p for p in candidates if not (p / DONE_MARKER).exists()]
+        if not unfinished:
+            raise FileNotFoundError(f"training.resume=true: no unfinished run with a checkpoint under {runs_dir}")
+        return unfinished[-1]
+    folder = Path(str(resume)).expanduser().resolve()
+    if not (folder / "checkpoints").is_dir():
+        raise FileNotFoundError(f"training.resume={resume}: {folder}/checkpoints does not exist")
+    return folder
+
+
+def tokenize(ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+    has_pair = "pair" in ds.column_names
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        return tokenizer(batch["text"], batch["pair"] if has_pair else None, truncation=True, max_length=max_length)
+
+    keep = {"label"}
+    return ds.map(encode, batched=True, remove_columns=[c for c in ds.column_names if c not in keep])
+
+
+def macro_f1_metric(labels: list[str]):
+    def compute(pred: EvalPrediction) -> dict[str, float]:
+        scores = classification_metrics(pred.label_ids, np.argmax(pred.predictions, axis=-1), labels)
+        return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
+
+    return compute
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one training job and return its metrics (as written to ``metrics.json``)."""
+    output_dir = Path(cfg.paths.output_dir)
+    resumed = resolve_resume(cfg.training.resume, output_dir.parent)
+    if resumed is not None and resumed != output_dir:
+        log.info("Resuming run %s (this invocation's log stays in %s)", resumed, output_dir)
+        (output_dir / "resumed_into.txt").write_text(str(resumed) + "\n")
+        output_dir = resumed
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    torch.set_num_threads(cfg.training.num_threads)
+    set_seed(cfg.seed)  # before the model exists: the new head's weights depend on it
+    labels = list(cfg.data.labels)
+    splits = load_splits(cfg.data)
+    counts = {split: len(ds) for split, ds in splits.items()}
+    log.info("Data %s: %s", cfg.data.name, counts)
+
+    run = tracking.start_run(
+        cfg.wandb,
+        enabled=cfg.logger.name == "wandb",
+        output_dir=output_dir,
+        config=to_plain_dict(cfg),
+        tags=list(cfg.tags),
+    )
+    base_model = str(cfg.model.base_model_id or cfg.model.name_or_path)
+    failed = True
+    try:
+        tokenizer, model = build_model(cfg.model.name_or_path, labels, cfg.model.revision)
+        encoded = {split: tokenize(ds, tokenizer, cfg.training.max_length) for split, ds in splits.items()}
+        args = TrainingArguments(
+            output_dir=str(output_dir / "checkpoints"),
+            num_train_epochs=cfg.training.epochs,
+            max_steps=cfg.training.max_steps,
+            learning_rate=cfg.training.learning_rate,
+            per_device_train_batch_size=cfg.training.batch_size,
+            per_device_eval_batch_size=cfg.training.eval_batch_size,
+            gradient_accumulation_steps=cfg.training.gradient_accumulation_steps,
+            weight_decay=cfg.training.weight_decay,
+            warmup_steps=cfg.training.warmup_ratio,
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            save_total_limit=cfg.training.save_total_limit,
+            load_best_model_at_end=True,
+            metric_for_best_model="macro_f1",
+            greater_is_better=True,
+            logging_steps=cfg.training.logging_steps,
+            seed=cfg.seed,
+            data_seed=cfg.seed,
+            dataloader_num_workers=cfg.training.dataloader_num_workers,
+            report_to=["wandb"] if run is not None else [],
+            run_name=run.name if run is not None else None,
+            disable_tqdm=not os.isatty(2),
+            dataloader_pin_memory=torch.cuda.is_available(),
+            **precision_flags(cfg.training.precision),
+        )
+        callbacks = []
+        if cfg.training.early_stopping_patience > 0:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=encoded["train"],
+            eval_dataset=encoded["validation"],
+            processing_class=tokenizer,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=macro_f1_metric(labels),
+            callbacks=callbacks,
+        )
+        checkpoint = get_last_checkpoint(args.output_dir) if resumed is not None else None
+        if resumed is not None and checkpoint is None:
+            raise FileNotFoundError(f"training.resume: no checkpoint-* folder in {args.output_dir}")
+        started = time.perf_counter()
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+        train_seconds = time.perf_counter() - started
+
+        # trainer.model is now the best checkpoint by validation macro-F1.
+        model = trainer.model
+        reports: dict[str, Any] = {}
+        for split in ("validation", "test"):
+            reports[split] = score_rows(
+                split, model, tokenizer, splits[split].to_list(), labels,
+                batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length,
+            )
+        real = score_real_sets(
+            model, tokenizer, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels,
+            batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length,
+        )
+        metrics: dict[str, Any] = {
+            "run_dir": str(output_dir),
+            "model_dir": str(output_dir / "model"),
+            "base_model": base_model,
+            "model_name": str(cfg.model.name),
+            "data": {"name": cfg.data.name, "counts": counts},
+            "labels": labels,
+            "seed": cfg.seed,
+            "tags": list(cfg.tags),
+            "train": {
+                "seconds": round(train_seconds, 2),
+                "global_step": result.global_step,
+                "epochs": trainer.state.epoch,
+                "train_loss": result.training_loss,
+                "samples_per_second": result.metrics.get("train_samples_per_second"),
+                "best_checkpoint": trainer.state.best_model_checkpoint,
+                "best_validation_macro_f1": trainer.state.best_metric,
+                "log_history": trainer.state.log_history,
+            },
+            **{split: report.metrics for split, report in reports.items()},
+            "real": {name: report.metrics for name, report in real.items()},
+        }
+        for split, report in {**reports, **real}.items():
+            report.write_errors(output_dir / f"errors_{split}.csv", limit=cfg.evaluation.max_errors)
+
+        model_dir = export_model(
+            model, tokenizer, output_dir / "model",
+            model_card(base_model=base_model, labels=labels, data=metrics["data"], metrics=metrics),
+        )
+        latest = point_latest(Path(cfg.paths.models_dir), model_dir)
+        metrics["latest"] = str(latest)
+        tracking.log_reports(run, {**reports, **real}, labels, max_errors=cfg.evaluation.max_errors)
+        _write_json(output_dir / DONE_MARKER, metrics)
+        failed = False
+        return metrics
+    finally:
+        tracking.finish_run(run, failed=failed)
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".json.partial")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
