@@ -17,7 +17,9 @@ def main(cfg: DictConfig) -> float:
     from negotiation_stance.training import train  # heavy imports after config errors surface
 
     metrics = train(cfg)
-    log.info("validation macro-F1 %.4f | test macro-F1 %.4f", metrics["validation"]["macro_f1"], metrics["test"]["macro_f1"])
+    log.info(
+        "validation macro-F1 %.4f | test macro-F1 %.4f", metrics["validation"]["macro_f1"], metrics["test"]["macro_f1"]
+    )
     for name, scores in metrics["real"].items():
         log.info("real-text %s macro-F1 %.4f (n=%d)", name, scores["macro_f1"], scores["n"])
     print(f"Exported model: {metrics['model_dir']}")

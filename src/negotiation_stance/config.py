@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -38,7 +38,7 @@ def package_path(package: str, *parts: str) -> str:
             f"Python package {package!r} is not installed; run `make setup` "
             f"(or `pip install --no-deps {package.replace('_', '-')}`)."
         )
-    return str(Path(list(spec.submodule_search_locations)[0], *parts))
+    return str(Path(next(iter(spec.submodule_search_locations)), *parts))
 
 
 @dataclass
@@ -48,16 +48,16 @@ class DataConfig:
     validation_path: str = MISSING
     test_path: str = MISSING
     # When set, each file holds several splits and rows are kept by this field.
-    split_field: Optional[str] = None
+    split_field: str | None = None
     text_field: str = "text"
-    pair_field: Optional[str] = None
+    pair_field: str | None = None
     label_field: str = "label"
-    id_field: Optional[str] = None
+    id_field: str | None = None
     labels: list[str] = MISSING
     # Labels present in the data but deliberately left out (never silent).
     drop_labels: list[str] = field(default_factory=list)
-    max_train_samples: Optional[int] = None
-    max_eval_samples: Optional[int] = None
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
 
 
 @dataclass
@@ -65,9 +65,9 @@ class ModelConfig:
     name: str = MISSING
     name_or_path: str = MISSING
     # The Hub id the weights come from, for model cards when loaded from a folder.
-    base_model_id: Optional[str] = None
+    base_model_id: str | None = None
     # For Hub models a user may pin a revision; ignored for local folders.
-    revision: Optional[str] = None
+    revision: str | None = None
 
 
 @dataclass
@@ -89,7 +89,7 @@ class TrainingConfig:
     logging_steps: int = 10
     save_total_limit: int = 2
     # null = fresh run; true = newest unfinished run; or a run folder path.
-    resume: Optional[str] = None
+    resume: str | None = None
 
 
 @dataclass
@@ -101,9 +101,9 @@ class LoggerConfig:
 class WandbConfig:
     mode: str = "offline"
     project: str = "negotiation-stance"
-    entity: Optional[str] = None
-    group: Optional[str] = None
-    name: Optional[str] = None
+    entity: str | None = None
+    group: str | None = None
+    name: str | None = None
     job_type: str = "train"
     log_model: bool = False
 

@@ -107,7 +107,9 @@ def load_split(
             if split_field not in row.record:
                 raise DataError(path, row.line, split_field, "missing")
             if row.record[split_field] not in SPLITS:
-                raise DataError(path, row.line, split_field, f"must be one of {list(SPLITS)}, got {row.record[split_field]!r}")
+                raise DataError(
+                    path, row.line, split_field, f"must be one of {list(SPLITS)}, got {row.record[split_field]!r}"
+                )
             if row.record[split_field] != split:
                 continue
         text = _text(row, path, text_field)

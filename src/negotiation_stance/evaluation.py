@@ -27,9 +27,7 @@ log = logging.getLogger(__name__)
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
     """Macro-F1 (primary), accuracy, per-class scores and the confusion matrix."""
     ids = list(range(len(labels)))
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=ids, zero_division=0
-    )
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=ids, zero_division=0)
     return {
         "macro_f1": float(f1_score(y_true, y_pred, labels=ids, average="macro", zero_division=0)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -169,3 +167,69 @@ def score_real_sets(
         report.metrics["dropped"] = dict(dropped)
         reports[name] = report
     return reports
+
+
+def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
+    """Score an exported model on the configured splits (``make evaluate``).
+
+    The model's own label order decides the ids; data labels the model lacks
+    (``none`` for a three-label model) are left out and counted.
+    """
+    import json
+
+    import torch
+
+    from negotiation_stance import tracking
+    from negotiation_stance.config import to_plain_dict
+    from negotiation_stance.modeling import load_exported
+
+    torch.set_num_threads(cfg.training.num_threads)
+    output_dir = Path(cfg.paths.output_dir)
+    tokenizer, model, labels = load_exported(cfg.model_dir)
+    drop = sorted(set(cfg.data.drop_labels) | (set(cfg.data.labels) - set(labels)))
+    paths = {"train": cfg.data.train_path, "validation": cfg.data.validation_path, "test": cfg.data.test_path}
+    kwargs = dict(batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length)
+    reports: dict[str, SplitReport] = {}
+    dropped: dict[str, dict[str, int]] = {}
+    for split in cfg.splits:
+        if split not in paths:
+            raise ValueError(f"splits: unknown split {split!r}; choose from {list(paths)}")
+        rows, left_out = load_split(
+            paths[split],
+            labels=labels,
+            text_field=cfg.data.text_field,
+            label_field=cfg.data.label_field,
+            pair_field=cfg.data.pair_field,
+            id_field=cfg.data.id_field,
+            split_field=cfg.data.split_field,
+            split=split,
+            drop_labels=drop,
+        )
+        reports[split] = score_rows(split, model, tokenizer, rows, labels, **kwargs)
+        dropped[split] = dict(left_out)
+    reports.update(
+        score_real_sets(model, tokenizer, Path(cfg.paths.shared_eval_dir), cfg.evaluation.real_sets, labels, **kwargs)
+    )
+    metrics = {
+        "model_dir": str(Path(cfg.model_dir).resolve()),
+        "data": cfg.data.name,
+        "labels": labels,
+        "dropped": dropped,
+        **{name: report.metrics for name, report in reports.items() if name in cfg.splits},
+        "real": {name: report.metrics for name, report in reports.items() if name not in cfg.splits},
+    }
+    run = tracking.start_run(
+        cfg.wandb,
+        enabled=cfg.logger.name == "wandb",
+        output_dir=output_dir,
+        config=to_plain_dict(cfg),
+        tags=list(cfg.tags),
+    )
+    try:
+        for name, report in reports.items():
+            report.write_errors(output_dir / f"errors_{name}.csv", limit=cfg.evaluation.max_errors)
+        tracking.log_reports(run, reports, labels, max_errors=cfg.evaluation.max_errors)
+        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    finally:
+        tracking.finish_run(run)
+    return metrics

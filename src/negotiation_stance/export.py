@@ -15,9 +15,7 @@ from typing import Any
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
-def export_model(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: Path, card: str
-) -> Path:
+def export_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: Path, card: str) -> Path:
     """Save model, tokenizer and card to ``target`` atomically."""
     target = Path(target)
     staging = target.with_name(target.name + ".partial")

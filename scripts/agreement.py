@@ -1,0 +1,47 @@
+"""Double annotation: ``sample`` writes the blind task, ``report`` measures agreement.
+
+  python scripts/agreement.py sample --out blind_task.jsonl
+  python scripts/agreement.py report   # writes data/annotations/agreement.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from negotiation_stance.agreement import SAMPLE_SEED, agreement_report, draw_sample
+from negotiation_stance.config import project_root
+from negotiation_stance.corpus import load_articles, split_articles, write_jsonl
+from negotiation_stance.data import read_records
+
+DATA = project_root() / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["sample", "report"])
+    parser.add_argument("--out", type=Path, help="sample: where to write the blind task")
+    parser.add_argument("--min-units", type=int, default=400)
+    args = parser.parse_args()
+
+    sentences = split_articles(load_articles(DATA / "raw" / "articles.jsonl"))
+    writers = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "labels.jsonl")}
+    if args.command == "sample":
+        # The writer pool is the annotator handle the article's labels started from.
+        pool_of = {s.article_id: writers[s.id]["annotator"].split("+")[0] for s in sentences}
+        chosen = set(draw_sample(sentences, pool_of, args.min_units))
+        write_jsonl(args.out, ({"id": s.id, "article_id": s.article_id, "text": s.text} for s in sentences if s.article_id in chosen))
+        print(f"{len(chosen)} articles, seed {SAMPLE_SEED!r} -> {args.out}")
+        return
+    second = {r.record["id"]: r.record["label"] for r in read_records(DATA / "annotations" / "second_pass.jsonl")}
+    adjudicated = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "adjudication.jsonl")}
+    # Kappa is measured on the blind labels: the writer's label before adjudication.
+    first = {i: adjudicated[i]["label_first"] if i in adjudicated else writers[i]["label"] for i in second}
+    report = {"sample_seed": SAMPLE_SEED, **agreement_report(first, second)}
+    (DATA / "annotations" / "agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in report.items() if k != "disagreements"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

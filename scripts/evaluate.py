@@ -1,0 +1,27 @@
+"""Score an exported model on any labelled data: ``make evaluate MODEL=models/latest``."""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from omegaconf import DictConfig
+
+from negotiation_stance.config import CONFIG_DIR
+
+log = logging.getLogger("evaluate")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    from negotiation_stance.evaluation import evaluate_model_dir
+
+    metrics = evaluate_model_dir(cfg)
+    for name in [*cfg.splits, *metrics["real"]]:
+        scores = metrics.get(name) or metrics["real"][name]
+        log.info("%-10s n=%4d  macro-F1 %.4f  accuracy %.4f", name, scores["n"], scores["macro_f1"], scores["accuracy"])
+    print(f"Report: {cfg.paths.output_dir}/metrics.json")
+
+
+if __name__ == "__main__":
+    main()

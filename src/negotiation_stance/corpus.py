@@ -1,0 +1,290 @@
+"""Building the project's corpus: raw articles + annotations -> statements.
+
+``data/raw`` and ``data/annotations`` are written by people; everything under
+``data/interim`` and ``data/processed`` is derived here, deterministically,
+so ``make data`` rebuilds the committed files byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from negotiation_stance.data import DataError, Row, read_records
+from negotiation_stance.sentences import sentence_id, split_sentences
+
+# The label contract (LABELS.md): three stance labels plus `none`.
+CONTRACT_LABELS = ("pro_negotiation", "skeptical", "conditional", "none")
+STANCE_LABELS = CONTRACT_LABELS[:3]
+# Tags for sentences whose label is decided by one of the contract's hard-case rules.
+HARD_CASES = (
+    "contrast",
+    "negated_willingness",
+    "reported_unwillingness",
+    "implicit_condition",
+    "sequenced_condition",
+    "strength_before_talks",
+    "hedged_support",
+    "deference",
+    "goal_as_requirement",
+    "qualifier_not_condition",
+    "withdrawal_remark",
+)
+FORMS = (
+    "wire_report",
+    "briefing_transcript",
+    "speech_excerpt",
+    "call_readout",
+    "analysis",
+    "joint_statement",
+    "interview",
+    "un_debate_speech",
+)
+ARTICLE_FIELDS = {
+    "article_id": str,
+    "title": str,
+    "date": str,
+    "context": str,
+    "form": str,
+    "text": str,
+    "synthetic": bool,
+}
+SPLIT_RATIOS = {"validation": 0.15, "test": 0.15}
+SPLIT_SEED = "negotiation-stance-v1"
+NEAR_DUPLICATE_JACCARD = 0.9
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    id: str
+    article_id: str
+    sentence_index: int
+    text: str
+
+
+def _require(row: Row, path: Path, field: str, kind: type) -> Any:
+    if field not in row.record:
+        raise DataError(path, row.line, field, "missing")
+    value = row.record[field]
+    if not isinstance(value, kind) or (kind is str and not value.strip()):
+        raise DataError(path, row.line, field, f"must be a non-empty {kind.__name__}, got {value!r:.60}")
+    return value
+
+
+def load_articles(path: Path) -> list[dict[str, Any]]:
+    """Articles, validated field by field; ids must be unique."""
+    articles, seen = [], {}
+    for row in read_records(path):
+        for field, kind in ARTICLE_FIELDS.items():
+            _require(row, path, field, kind)
+        record = row.record
+        if record["article_id"] in seen:
+            raise DataError(
+                path,
+                row.line,
+                "article_id",
+                f"duplicate {record['article_id']!r} (first on line {seen[record['article_id']]})",
+            )
+        if record["form"] not in FORMS:
+            raise DataError(path, row.line, "form", f"unknown form {record['form']!r}; one of {list(FORMS)}")
+        if not _DATE.match(record["date"]):
+            raise DataError(path, row.line, "date", f"must be YYYY-MM-DD, got {record['date']!r}")
+        seen[record["article_id"]] = row.line
+        articles.append(record)
+    return articles
+
+
+def split_articles(articles: Iterable[dict[str, Any]]) -> list[Sentence]:
+    return [
+        Sentence(sentence_id(a["article_id"], i), a["article_id"], i, text)
+        for a in articles
+        for i, text in enumerate(split_sentences(a["text"]))
+    ]
+
+
+def load_annotations(path: Path, sentences: Sequence[Sentence]) -> dict[str, dict[str, Any]]:
+    """Labels keyed by sentence id; every sentence must have exactly one, with matching text."""
+    by_id = {s.id: s for s in sentences}
+    labels: dict[str, dict[str, Any]] = {}
+    lines: dict[str, int] = {}
+    for row in read_records(path):
+        sid = _require(row, path, "id", str)
+        if sid in labels:
+            raise DataError(path, row.line, "id", f"duplicate {sid!r} (first on line {lines[sid]})")
+        if sid not in by_id:
+            raise DataError(path, row.line, "id", f"{sid!r} matches no sentence of data/raw/articles.jsonl")
+        if row.record.get("text") != by_id[sid].text:
+            raise DataError(
+                path,
+                row.line,
+                "text",
+                f"differs from the split sentence {sid} (was the article edited or the splitter changed?)",
+            )
+        if row.record.get("label") not in CONTRACT_LABELS:
+            raise DataError(
+                path, row.line, "label", f"{row.record.get('label')!r} is not one of {list(CONTRACT_LABELS)}"
+            )
+        speaker = row.record.get("speaker")
+        if speaker is not None and (not isinstance(speaker, str) or not speaker.strip()):
+            raise DataError(path, row.line, "speaker", "must be a non-empty string or null")
+        hard = row.record.get("hard_case")
+        if hard is not None and hard not in HARD_CASES:
+            raise DataError(path, row.line, "hard_case", f"{hard!r} is not one of {list(HARD_CASES)} or null")
+        labels[sid], lines[sid] = row.record, row.line
+    missing = [s.id for s in sentences if s.id not in labels]
+    if missing:
+        raise DataError(path, None, "id", f"{len(missing)} sentences have no label, e.g. {missing[:5]}")
+    return labels
+
+
+def _order_key(article_id: str) -> str:
+    return hashlib.sha256(f"{SPLIT_SEED}:{article_id}".encode()).hexdigest()
+
+
+def split_by_article(articles: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """article_id -> split. Whole articles go to one split, stratified by context.
+
+    Within each context the articles are ordered by a seeded hash, so adding an
+    article to one context never moves articles of another.
+    """
+    by_context: dict[str, list[str]] = defaultdict(list)
+    for article in articles:
+        by_context[article["context"]].append(article["article_id"])
+    assignment = {}
+    for ids in by_context.values():
+        ordered = sorted(ids, key=_order_key)
+        n_test = round(len(ordered) * SPLIT_RATIOS["test"])
+        n_val = round(len(ordered) * SPLIT_RATIOS["validation"])
+        for i, article_id in enumerate(ordered):
+            assignment[article_id] = "test" if i < n_test else "validation" if i < n_test + n_val else "train"
+    return assignment
+
+
+def tokens(text: str) -> frozenset[str]:
+    return frozenset(t.lower() for t in _TOKEN.findall(text))
+
+
+def cross_split_duplicates(
+    statements: Sequence[dict[str, Any]], threshold: float = NEAR_DUPLICATE_JACCARD
+) -> list[tuple[str, str, float]]:
+    """Pairs of sentences in different splits whose token Jaccard is >= threshold."""
+    toks = [tokens(s["text"]) for s in statements]
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, ts in enumerate(toks):
+        for t in ts:
+            index[t].append(i)
+    pairs = []
+    for i, ts in enumerate(toks):
+        if not ts:
+            continue
+        shared: Counter[int] = Counter()
+        for t in ts:
+            shared.update(j for j in index[t] if j > i)
+        for j, inter in shared.items():
+            if statements[i]["split"] == statements[j]["split"]:
+                continue
+            jaccard = inter / len(ts | toks[j])
+            if jaccard >= threshold:
+                pairs.append((statements[i]["id"], statements[j]["id"], round(jaccard, 3)))
+    return pairs
+
+
+def build_statements(
+    articles: Sequence[dict[str, Any]], sentences: Sequence[Sentence], labels: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    splits = split_by_article(articles)
+    return [
+        {
+            "id": s.id,
+            "article_id": s.article_id,
+            "sentence_index": s.sentence_index,
+            "text": s.text,
+            "label": labels[s.id]["label"],
+            "speaker": labels[s.id].get("speaker"),
+            "split": splits[s.article_id],
+        }
+        for s in sentences
+    ]
+
+
+def check_statements(statements: Sequence[dict[str, Any]], path: str = "data/processed/statements.jsonl") -> None:
+    """The leakage and coverage checks every build and test run."""
+    split_of: dict[str, str] = {}
+    for line, s in enumerate(statements, start=1):
+        previous = split_of.setdefault(s["article_id"], s["split"])
+        if previous != s["split"]:
+            raise DataError(path, line, "split", f"article {s['article_id']} is in both {previous} and {s['split']}")
+    present = defaultdict(set)
+    for s in statements:
+        present[s["split"]].add(s["label"])
+    for split in ("train", "validation", "test"):
+        absent = set(CONTRACT_LABELS) - present[split]
+        if absent:
+            raise DataError(path, None, "split", f"split {split} has no {sorted(absent)} rows; adjust the split")
+    dups = cross_split_duplicates(statements)
+    if dups:
+        raise DataError(path, None, "text", f"{len(dups)} near-duplicate sentences across splits, e.g. {dups[:3]}")
+
+
+def summarize(
+    articles: Sequence[dict[str, Any]], statements: Sequence[dict[str, Any]], labels: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Counts for the data card; written beside the processed file."""
+    stance = [s for s in statements if s["label"] != "none"]
+    hard = [s for s in stance if labels[s["id"]].get("hard_case")]
+    context_of = {a["article_id"]: a["context"] for a in articles}
+    return {
+        "articles": len(articles),
+        "sentences": len(statements),
+        "labels": dict(sorted(Counter(s["label"] for s in statements).items())),
+        "stance_share": {k: round(v / len(stance), 3) for k, v in sorted(Counter(s["label"] for s in stance).items())},
+        "hard_case_share_of_stance": round(len(hard) / len(stance), 3),
+        "hard_cases": dict(sorted(Counter(labels[s["id"]]["hard_case"] for s in hard).items())),
+        "splits": {
+            split: {
+                "articles": len({s["article_id"] for s in statements if s["split"] == split}),
+                "sentences": sum(1 for s in statements if s["split"] == split),
+                "labels": dict(sorted(Counter(s["label"] for s in statements if s["split"] == split).items())),
+            }
+            for split in ("train", "validation", "test")
+        },
+        "contexts": dict(sorted(Counter(a["context"] for a in articles).items())),
+        "context_sentences": dict(sorted(Counter(context_of[s["article_id"]] for s in statements).items())),
+        "forms": dict(sorted(Counter(a["form"] for a in articles).items())),
+        "speakers_named": sum(1 for s in stance if s.get("speaker")),
+    }
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """Atomic write: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def build(data_dir: Path) -> dict[str, Any]:
+    """raw + annotations -> interim sentences, processed statements and summary."""
+    articles = load_articles(data_dir / "raw" / "articles.jsonl")
+    sentences = split_articles(articles)
+    labels = load_annotations(data_dir / "annotations" / "labels.jsonl", sentences)
+    statements = build_statements(articles, sentences, labels)
+    check_statements(statements)
+    summary = summarize(articles, statements, labels)
+    write_jsonl(data_dir / "interim" / "sentences.jsonl", (s.__dict__ for s in sentences))
+    write_jsonl(data_dir / "processed" / "statements.jsonl", statements)
+    tmp = data_dir / "processed" / "summary.json.partial"
+    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, data_dir / "processed" / "summary.json")
+    return summary

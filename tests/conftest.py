@@ -1,0 +1,48 @@
+"""Shared fixtures: composed configs and one real tiny training run per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from negotiation_stance.config import CONFIG_DIR
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+SHARED = ROOT.parent / "shared"
+
+
+def compose_config(name: str, overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name=name, overrides=overrides)
+
+
+def tiny_overrides(tmp: Path, *extra: str) -> list[str]:
+    return [
+        "data=fixture",
+        "training=tiny",
+        f"paths.output_dir={tmp / 'run'}",
+        f"paths.log_dir={tmp / 'logs'}",
+        f"paths.models_dir={tmp / 'models'}",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One real (few-step) training run with W&B offline, shared by the tests that read its outputs."""
+    from negotiation_stance.training import train
+
+    tmp = tmp_path_factory.mktemp("tiny_run")
+    cfg = compose_config("train", tiny_overrides(tmp, "logger=wandb", "wandb.mode=offline"))
+    metrics = train(cfg)
+    return {"cfg": cfg, "metrics": metrics, "run_dir": tmp / "run", "models_dir": tmp / "models"}

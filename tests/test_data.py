@@ -1,0 +1,110 @@
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from negotiation_stance.data import DataError, load_split, load_splits
+
+LABELS = ["pro_negotiation", "skeptical", "conditional"]
+
+
+def write(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def row(**kw):
+    base = {"id": "a-1", "text": "They are ready to talk.", "label": "pro_negotiation"}
+    base.update(kw)
+    return json.dumps(base)
+
+
+def test_malformed_json_names_file_and_line(tmp_path):
+    path = write(tmp_path / "bad.jsonl", [row(id="1"), '{"id": "2", "text": "oops"', row(id="3")])
+    with pytest.raises(DataError) as info:
+        load_split(path, labels=LABELS)
+    assert info.value.line == 2
+    assert "bad.jsonl, line 2" in str(info.value) and "malformed JSON" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "needle"),
+    [
+        ({"id": "x", "label": "skeptical"}, "text", "missing"),
+        ({"id": "x", "text": "   ", "label": "skeptical"}, "text", "empty"),
+        ({"id": "x", "text": 7, "label": "skeptical"}, "text", "must be a string"),
+        ({"id": "x", "text": "We will talk."}, "label", "missing"),
+        ({"id": "x", "text": "We will talk.", "label": "maybe"}, "label", "unknown label 'maybe'"),
+    ],
+)
+def test_bad_rows_name_line_and_field(tmp_path, record, field, needle):
+    path = write(tmp_path / "rows.jsonl", [row(id="ok"), json.dumps(record)])
+    with pytest.raises(DataError) as info:
+        load_split(path, labels=LABELS, id_field="id")
+    assert (info.value.line, info.value.field) == (2, field)
+    assert needle in str(info.value) and f"field '{field}'" in str(info.value)
+
+
+def test_duplicate_id(tmp_path):
+    path = write(tmp_path / "dup.jsonl", [row(id="a"), row(id="b"), row(id="a")])
+    with pytest.raises(DataError, match=r"line 3, field 'id': duplicate id 'a' \(first on line 1\)"):
+        load_split(path, labels=LABELS, id_field="id")
+
+
+def test_wrong_encoding_and_empty_file(tmp_path):
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(row().encode() + b"\n" + '{"text": "caf\u00e9"}'.encode("latin-1") + b"\n")
+    with pytest.raises(DataError, match=r"latin.jsonl, line 2: is not valid UTF-8"):
+        load_split(latin, labels=LABELS)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(DataError, match="file is empty"):
+        load_split(empty, labels=LABELS)
+    with pytest.raises(DataError, match="file not found"):
+        load_split(tmp_path / "nope.jsonl", labels=LABELS)
+
+
+def test_dropped_labels_are_counted_not_silent(tmp_path):
+    path = write(tmp_path / "d.jsonl", [row(id="1"), row(id="2", label="none"), row(id="3", label="none")])
+    rows, dropped = load_split(path, labels=LABELS, drop_labels=["none"])
+    assert len(rows) == 1 and dropped == {"none": 2}
+
+
+def test_csv_with_pair_field(tmp_path):
+    path = tmp_path / "stance.csv"
+    path.write_text("sentence,target,stance\nWe back the truce.,truce,favor\nNo deal with them.,deal,against\n")
+    rows, _ = load_split(
+        path, labels=["favor", "against"], text_field="sentence", pair_field="target", label_field="stance"
+    )
+    assert rows[0] == {"text": "We back the truce.", "pair": "truce", "label": 0, "line": 2, "id": "stance.csv:2"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sentence,stance\nok,favor\n,against\n")
+    with pytest.raises(DataError, match=r"bad.csv, line 3, field 'sentence': is empty"):
+        load_split(bad, labels=["favor", "against"], text_field="sentence", label_field="stance")
+
+
+def test_split_field_and_label_mismatch(tmp_path):
+    lines = [row(id="1", split="train"), row(id="2", split="train", label="skeptical"), row(id="3", split="dev")]
+    path = write(tmp_path / "s.jsonl", lines)
+    with pytest.raises(DataError, match=r"line 3, field 'split': must be one of"):
+        load_split(path, labels=LABELS, split_field="split", split="train")
+
+    train = str(write(tmp_path / "t.jsonl", lines[:2]))
+    cfg = OmegaConf.create(
+        {
+            "labels": ["pro_negotiation", "skeptical", "conditional", "none"],
+            "train_path": train,
+            "validation_path": train,
+            "test_path": train,
+            "split_field": None,
+            "text_field": "text",
+            "pair_field": None,
+            "label_field": "label",
+            "id_field": "id",
+            "drop_labels": [],
+            "max_train_samples": None,
+            "max_eval_samples": None,
+        }
+    )
+    with pytest.raises(ValueError, match=r"no training rows for \['conditional', 'none'\]"):
+        load_splits(cfg)

@@ -1,0 +1,189 @@
+"""A real (few-step) fine-tuning run: export, reload, metrics, W&B offline files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, ROOT, compose_config, tiny_overrides
+
+LABELS = ["pro_negotiation", "skeptical", "conditional"]
+
+
+def wandb_summary(run_dir: Path) -> dict:
+    """Read the offline run's summary back from its .wandb transaction log."""
+    files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 1, files
+    wandb_cli = Path(sys.executable).with_name("wandb")
+    out = subprocess.run(
+        [str(wandb_cli), "leet", "inspect", "--summary", "--json", str(files[0])],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return json.loads(out.stdout)
+
+
+def test_run_writes_metrics_and_model(tiny_run):
+    run_dir, metrics = tiny_run["run_dir"], tiny_run["metrics"]
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["labels"] == LABELS
+    for split in ("validation", "test"):
+        scores = saved[split]
+        assert 0.0 <= scores["macro_f1"] <= 1.0
+        assert set(scores["per_class"]) == set(LABELS)
+        assert sum(map(sum, scores["confusion_matrix"]["matrix"])) == scores["n"] == metrics["data"]["counts"][split]
+    assert saved["train"]["global_step"] == 4
+    assert (run_dir / "model" / "README.md").read_text().count("negotiation-stance") >= 1
+    assert not list(run_dir.glob("*.partial"))
+
+
+def test_exported_folder_reloads_in_pipeline_with_label_names(tiny_run):
+    from transformers import pipeline
+
+    model_dir = tiny_run["run_dir"] / "model"
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["id2label"] == {"0": "pro_negotiation", "1": "skeptical", "2": "conditional"}
+    clf = pipeline("text-classification", model=str(model_dir))
+    out = clf(["The two governments agreed to resume talks next week.", "Talks are pointless."])
+    assert {o["label"] for o in out} <= set(LABELS)
+
+
+def test_latest_points_at_newest_export(tiny_run):
+    latest = tiny_run["models_dir"] / "latest"
+    assert latest.is_symlink()
+    assert latest.resolve() == (tiny_run["run_dir"] / "model").resolve()
+
+
+def test_stance_classifier_predicts_in_input_order(tiny_run):
+    from negotiation_stance import StanceClassifier
+
+    clf = StanceClassifier.from_pretrained(tiny_run["models_dir"] / "latest", batch_size=2)
+    texts = [
+        "Short.",
+        "A much longer sentence about whether the ceasefire talks in Geneva can go ahead.",
+        "Mid length one.",
+    ]
+    preds = clf.predict(texts)
+    assert [p.text for p in preds] == texts
+    for p in preds:
+        assert set(p.probabilities) == set(LABELS)
+        assert abs(sum(p.probabilities.values()) - 1) < 1e-5
+        assert p.score == max(p.probabilities.values()) and p.label in LABELS
+    # Batching and sorting must not change a sentence's scores.
+    alone = clf.predict(texts[1])[0]
+    assert alone.probabilities == pytest.approx(preds[1].probabilities, abs=1e-5)
+    with pytest.raises(ValueError, match="empty"):
+        clf.predict(["fine", "  "])
+    with pytest.raises(TypeError, match="#0 is NoneType"):
+        clf.predict([None])
+
+
+def test_wandb_offline_run_holds_test_metrics(tiny_run):
+    summary = wandb_summary(tiny_run["run_dir"])
+    values = summary["summary"]
+    assert values["test/macro_f1"] == pytest.approx(tiny_run["metrics"]["test"]["macro_f1"])
+    assert "validation/macro_f1" in values
+    assert values["test/errors"]["_type"] == "table-file"
+    assert "test/confusion_matrix_table" in values
+    assert summary["config"]["data"]["labels"] == LABELS
+
+
+def test_cli_predict_jsonl(tiny_run, tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "negotiation_stance",
+            "predict",
+            "--model",
+            str(tiny_run["models_dir"] / "latest"),
+            "--format",
+            "jsonl",
+            "We welcome the truce.",
+            "Not before they withdraw.",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["We welcome the truce.", "Not before they withdraw."]
+    assert all(r["label"] in LABELS for r in rows)
+
+
+def test_cli_reports_missing_model(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "negotiation_stance", "predict", "--model", str(tmp_path / "nope"), "hello"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+def test_model_without_label_names_is_refused(tiny_run, tmp_path):
+    from negotiation_stance.modeling import ModelLoadError, load_exported
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_run["run_dir"] / "model", broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["id2label"] = {"0": "LABEL_0", "1": "LABEL_1", "2": "LABEL_2"}
+    config["label2id"] = {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
+    (broken / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="no label names"):
+        load_exported(broken)
+    (broken / "tokenizer.json").unlink()
+    (broken / "tokenizer_config.json").unlink()
+    with pytest.raises(ModelLoadError, match="tokenizer"):
+        load_exported(broken)
+
+
+def test_generic_jsonl_data_with_pair_field(tmp_path):
+    from negotiation_stance.training import train
+
+    rows = [json.loads(line) for line in (FIXTURES / "statements_tiny.jsonl").read_text().splitlines()]
+    for split in ("train", "validation", "test"):
+        with (tmp_path / f"{split}.jsonl").open("w") as fh:
+            for r in rows:
+                if r["split"] == split and r["label"] != "none":
+                    stance = {"pro_negotiation": "favor", "skeptical": "against", "conditional": "favor"}[r["label"]]
+                    fh.write(json.dumps({"sentence": r["text"], "target": "peace talks", "stance": stance}) + "\n")
+    overrides = tiny_overrides(
+        tmp_path,
+        "logger=none",
+        "data=jsonl",
+        f"data.train_path={tmp_path / 'train.jsonl'}",
+        f"data.validation_path={tmp_path / 'validation.jsonl'}",
+        f"data.test_path={tmp_path / 'test.jsonl'}",
+        "data.text_field=sentence",
+        "data.pair_field=target",
+        "data.label_field=stance",
+        "data.labels=[favor,against]",
+    )
+    metrics = train(compose_config("train", overrides))
+    assert metrics["labels"] == ["favor", "against"]
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert config["id2label"] == {"0": "favor", "1": "against"}
+    assert not (tmp_path / "run" / "wandb").exists()
+
+
+@pytest.mark.slow
+def test_make_train_default_end_to_end(tmp_path):
+    """The README's `make train` on the bundled corpus, in a copy of the repo."""
+    out = subprocess.run(
+        ["make", "train", f"ARGS=paths.log_dir={tmp_path}/logs paths.models_dir={tmp_path}/models"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Exported model:" in out.stdout
+    metrics = json.loads(next((tmp_path / "logs").glob("train/runs/*/metrics.json")).read_text())
+    assert metrics["test"]["macro_f1"] >= 0.80
