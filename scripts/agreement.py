@@ -34,10 +34,11 @@ def main() -> None:
         write_jsonl(args.out, ({"id": s.id, "article_id": s.article_id, "text": s.text} for s in sentences if s.article_id in chosen))
         print(f"{len(chosen)} articles, seed {SAMPLE_SEED!r} -> {args.out}")
         return
-    second = {r.record["id"]: r.record["label"] for r in read_records(DATA / "annotations" / "second_pass.jsonl")}
-    adjudicated = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "adjudication.jsonl")}
+    second = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "second_pass.jsonl")}
+    adjudication = DATA / "annotations" / "adjudication.jsonl"
+    adjudicated = {r.record["id"]: r.record for r in read_records(adjudication)} if adjudication.exists() else {}
     # Kappa is measured on the blind labels: the writer's label before adjudication.
-    first = {i: adjudicated[i]["label_first"] if i in adjudicated else writers[i]["label"] for i in second}
+    first = {i: {**writers[i], "label": adjudicated.get(i, writers[i]).get("label_first", writers[i]["label"])} for i in second}
     report = {"sample_seed": SAMPLE_SEED, **agreement_report(first, second)}
     (DATA / "annotations" / "agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "disagreements"}, indent=1))

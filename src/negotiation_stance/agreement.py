@@ -40,11 +40,20 @@ def draw_sample(sentences: Sequence[Sentence], pool_of: dict[str, str], min_unit
     return chosen
 
 
-def agreement_report(first: dict[str, str], second: dict[str, str]) -> dict[str, Any]:
-    """Cohen's kappa (four labels and stance-only), confusion matrix, per-label agreement."""
+def _norm(value: Any) -> str:
+    return str(value or "").strip().lower()
+
+
+def agreement_report(first: dict[str, dict[str, Any]], second: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Cohen's kappa (four labels and stance-only), confusion matrix, per-label agreement.
+
+    Speaker and hard-case agreement are secondary: measured on the units both
+    annotators gave the same stance label.
+    """
     ids = sorted(set(first) & set(second))
-    a = [first[i] for i in ids]
-    b = [second[i] for i in ids]
+    a = [first[i]["label"] for i in ids]
+    b = [second[i]["label"] for i in ids]
+    same_stance = [i for i, x, y in zip(ids, a, b, strict=True) if x == y and x != "none"]
     labels = list(CONTRACT_LABELS)
     both_stance = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x in STANCE_LABELS and y in STANCE_LABELS]
     per_label = {}
@@ -68,5 +77,11 @@ def agreement_report(first: dict[str, str], second: dict[str, str]) -> dict[str,
             "labels": labels,
             "matrix": confusion_matrix(a, b, labels=labels).tolist(),
         },
+        "speaker_agreement_same_stance": round(
+            sum(_norm(first[i].get("speaker")) == _norm(second[i].get("speaker")) for i in same_stance) / len(same_stance), 3
+        ),
+        "hard_case_agreement_same_stance": round(
+            sum(first[i].get("hard_case") == second[i].get("hard_case") for i in same_stance) / len(same_stance), 3
+        ),
         "disagreements": [ids[i] for i in range(len(ids)) if a[i] != b[i]],
     }

@@ -75,7 +75,9 @@ def tokenize(ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -
     has_pair = "pair" in ds.column_names
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-        return tokenizer(batch["text"], batch["pair"] if has_pair else None, truncation=True, max_length=max_length)
+        encoded = tokenizer(batch["text"], batch["pair"] if has_pair else None, truncation=True, max_length=max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
 
     keep = {"label"}
     return ds.map(encode, batched=True, remove_columns=[c for c in ds.column_names if c not in keep])
@@ -138,6 +140,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             seed=cfg.seed,
             data_seed=cfg.seed,
             dataloader_num_workers=cfg.training.dataloader_num_workers,
+            train_sampling_strategy="group_by_length" if cfg.training.group_by_length else "random",
             report_to=["wandb"] if run is not None else [],
             run_name=run.name if run is not None else None,
             disable_tqdm=not os.isatty(2),

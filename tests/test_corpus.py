@@ -1,0 +1,143 @@
+"""The committed corpus meets its contract, and `make data` rebuilds it byte for byte."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from negotiation_stance.corpus import (
+    CONTRACT_LABELS,
+    STANCE_LABELS,
+    build,
+    check_statements,
+    cross_split_duplicates,
+    load_annotations,
+    load_articles,
+    split_articles,
+    split_by_article,
+)
+from negotiation_stance.data import DataError
+
+DATA = ROOT / "data"
+
+
+@pytest.fixture(scope="module")
+def statements() -> list[dict]:
+    return [json.loads(line) for line in (DATA / "processed" / "statements.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def articles() -> list[dict]:
+    return load_articles(DATA / "raw" / "articles.jsonl")
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    for part in ("raw", "annotations"):
+        shutil.copytree(DATA / part, tmp_path / part)
+    build(tmp_path)
+    for rel in ("processed/statements.jsonl", "interim/sentences.jsonl", "processed/summary.json"):
+        assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes(), rel
+
+
+def test_corpus_size_and_label_shares(articles, statements):
+    assert len(articles) >= 150
+    assert len(statements) >= 2500
+    assert {s["label"] for s in statements} == set(CONTRACT_LABELS)
+    stance = Counter(s["label"] for s in statements if s["label"] in STANCE_LABELS)
+    for label in STANCE_LABELS:
+        assert stance[label] / sum(stance.values()) >= 0.25, label
+
+
+def test_contexts_and_synthetic_provenance(articles):
+    contexts = Counter(a["context"] for a in articles)
+    assert len(contexts) >= 15
+    assert contexts["russia_ukraine"] / len(articles) >= 0.35
+    assert all(a["synthetic"] is True for a in articles)
+
+
+def test_hard_cases_share(statements):
+    labels = {json.loads(line)["id"]: json.loads(line) for line in (DATA / "annotations" / "labels.jsonl").open()}
+    stance = [s for s in statements if s["label"] != "none"]
+    hard = [s for s in stance if labels[s["id"]]["hard_case"]]
+    assert len(hard) / len(stance) >= 0.20
+
+
+def test_no_leakage_between_splits(statements):
+    split_of: dict[str, set[str]] = {}
+    for s in statements:
+        split_of.setdefault(s["article_id"], set()).add(s["split"])
+    assert all(len(v) == 1 for v in split_of.values())
+    assert not cross_split_duplicates(statements)
+    for split in ("train", "validation", "test"):
+        assert {s["label"] for s in statements if s["split"] == split} == set(CONTRACT_LABELS)
+
+
+def test_every_sentence_labelled_with_unique_ids(statements, articles):
+    assert len({s["id"] for s in statements}) == len(statements) == len(split_articles(articles))
+
+
+def test_split_is_stable_per_context(articles):
+    before = split_by_article(articles)
+    extra = {**articles[0], "article_id": "zz-new", "context": "brand_new_context"}
+    after = split_by_article([*articles, extra])
+    assert all(after[a] == before[a] for a in before)
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+ARTICLE = {
+    "article_id": "t-1", "title": "T", "date": "2024-01-02", "context": "x", "form": "wire_report",
+    "synthetic": True, "text": "The envoy wants talks. The army refused.",
+}
+
+
+def test_bad_article_names_line_and_field(tmp_path):
+    bad = {**ARTICLE, "article_id": "t-2"}
+    del bad["date"]
+    with pytest.raises(DataError, match=r"articles.jsonl, line 2, field 'date': missing"):
+        load_articles(_write(tmp_path / "articles.jsonl", [ARTICLE, bad]))
+    with pytest.raises(DataError, match=r"line 2, field 'article_id': duplicate 't-1'"):
+        load_articles(_write(tmp_path / "articles.jsonl", [ARTICLE, ARTICLE]))
+    with pytest.raises(DataError, match=r"line 1, field 'form': unknown form"):
+        load_articles(_write(tmp_path / "articles.jsonl", [{**ARTICLE, "form": "tweet"}]))
+
+
+def test_bad_annotations_name_line_and_field(tmp_path):
+    sentences = split_articles([ARTICLE])
+    good = [{"id": s.id, "text": s.text, "label": "none", "speaker": None, "hard_case": None} for s in sentences]
+    path = tmp_path / "labels.jsonl"
+    assert set(load_annotations(_write(path, good), sentences)) == {s.id for s in sentences}
+    cases = [
+        ({**good[1], "label": "neutral"}, "label", "is not one of"),
+        ({**good[1], "text": "The army agreed."}, "text", "differs from the split sentence"),
+        ({**good[1], "hard_case": "sarcasm"}, "hard_case", "is not one of"),
+        ({**good[1], "id": "t-1-s009"}, "id", "matches no sentence"),
+        (good[0], "id", "duplicate"),
+    ]
+    for row, field, needle in cases:
+        with pytest.raises(DataError) as info:
+            load_annotations(_write(path, [good[0], row]), sentences)
+        assert (info.value.line, info.value.field) == (2, field) and needle in str(info.value)
+    with pytest.raises(DataError, match="1 sentences have no label"):
+        load_annotations(_write(path, good[:1]), sentences)
+
+
+def test_leakage_checks_reject_bad_splits():
+    rows = [
+        {"id": f"a-{i}", "article_id": "a", "text": f"sentence number {i}", "label": lab, "split": "train"}
+        for i, lab in enumerate(CONTRACT_LABELS)
+    ]
+    leaked = [*rows, {**rows[0], "id": "a-9", "split": "test"}]
+    with pytest.raises(DataError, match="article a is in both train and test"):
+        check_statements(leaked)
+    near = [{"id": "x", "split": "train", "text": "Talks will resume in Geneva on Monday, the envoy said."},
+            {"id": "y", "split": "test", "text": "Talks will resume in Geneva on Monday, the envoy said!"}]
+    assert cross_split_duplicates(near) == [("x", "y", 1.0)]
