@@ -1,7 +1,7 @@
 """Double annotation: ``sample`` writes the blind task, ``report`` measures agreement.
 
-  python scripts/agreement.py sample --out blind_task.jsonl
-  python scripts/agreement.py report   # writes data/annotations/agreement.json
+python scripts/agreement.py sample --out blind_task.jsonl
+python scripts/agreement.py report   # writes data/annotations/agreement.json
 """
 
 from __future__ import annotations
@@ -31,14 +31,20 @@ def main() -> None:
         # The writer pool is the annotator handle the article's labels started from.
         pool_of = {s.article_id: writers[s.id]["annotator"].split("+")[0] for s in sentences}
         chosen = set(draw_sample(sentences, pool_of, args.min_units))
-        write_jsonl(args.out, ({"id": s.id, "article_id": s.article_id, "text": s.text} for s in sentences if s.article_id in chosen))
+        write_jsonl(
+            args.out,
+            ({"id": s.id, "article_id": s.article_id, "text": s.text} for s in sentences if s.article_id in chosen),
+        )
         print(f"{len(chosen)} articles, seed {SAMPLE_SEED!r} -> {args.out}")
         return
     second = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "second_pass.jsonl")}
     adjudication = DATA / "annotations" / "adjudication.jsonl"
     adjudicated = {r.record["id"]: r.record for r in read_records(adjudication)} if adjudication.exists() else {}
     # Kappa is measured on the blind labels: the writer's label before adjudication.
-    first = {i: {**writers[i], "label": adjudicated.get(i, writers[i]).get("label_first", writers[i]["label"])} for i in second}
+    first = {
+        i: {**writers[i], "label": adjudicated.get(i, writers[i]).get("label_first", writers[i]["label"])}
+        for i in second
+    }
     report = {"sample_seed": SAMPLE_SEED, **agreement_report(first, second)}
     (DATA / "annotations" / "agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "disagreements"}, indent=1))

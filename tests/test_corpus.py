@@ -94,8 +94,13 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 
 ARTICLE = {
-    "article_id": "t-1", "title": "T", "date": "2024-01-02", "context": "x", "form": "wire_report",
-    "synthetic": True, "text": "The envoy wants talks. The army refused.",
+    "article_id": "t-1",
+    "title": "T",
+    "date": "2024-01-02",
+    "context": "x",
+    "form": "wire_report",
+    "synthetic": True,
+    "text": "The envoy wants talks. The army refused.",
 }
 
 
@@ -138,6 +143,8 @@ def test_leakage_checks_reject_bad_splits():
     leaked = [*rows, {**rows[0], "id": "a-9", "split": "test"}]
     with pytest.raises(DataError, match="article a is in both train and test"):
         check_statements(leaked)
-    near = [{"id": "x", "split": "train", "text": "Talks will resume in Geneva on Monday, the envoy said."},
-            {"id": "y", "split": "test", "text": "Talks will resume in Geneva on Monday, the envoy said!"}]
+    near = [
+        {"id": "x", "split": "train", "text": "Talks will resume in Geneva on Monday, the envoy said."},
+        {"id": "y", "split": "test", "text": "Talks will resume in Geneva on Monday, the envoy said!"},
+    ]
     assert cross_split_duplicates(near) == [("x", "y", 1.0)]

@@ -67,7 +67,10 @@ def agreement_report(first: dict[str, dict[str, Any]], second: dict[str, dict[st
         "observed_agreement": round(sum(x == y for x, y in zip(a, b, strict=True)) / len(ids), 4),
         "kappa_four_labels": round(float(cohen_kappa_score(a, b, labels=labels)), 4),
         "kappa_stance_where_both_stance": round(
-            float(cohen_kappa_score([a[i] for i in both_stance], [b[i] for i in both_stance], labels=list(STANCE_LABELS))), 4
+            float(
+                cohen_kappa_score([a[i] for i in both_stance], [b[i] for i in both_stance], labels=list(STANCE_LABELS))
+            ),
+            4,
         ),
         "units_both_stance": len(both_stance),
         "per_label_specific_agreement": per_label,
@@ -78,7 +81,9 @@ def agreement_report(first: dict[str, dict[str, Any]], second: dict[str, dict[st
             "matrix": confusion_matrix(a, b, labels=labels).tolist(),
         },
         "speaker_agreement_same_stance": round(
-            sum(_norm(first[i].get("speaker")) == _norm(second[i].get("speaker")) for i in same_stance) / len(same_stance), 3
+            sum(_norm(first[i].get("speaker")) == _norm(second[i].get("speaker")) for i in same_stance)
+            / len(same_stance),
+            3,
         ),
         "hard_case_agreement_same_stance": round(
             sum(first[i].get("hard_case") == second[i].get("hard_case") for i in same_stance) / len(same_stance), 3

@@ -90,6 +90,8 @@ class TrainingConfig:
     group_by_length: bool = True
     logging_steps: int = 10
     save_total_limit: int = 2
+    # Fit a temperature on validation and bake it into the exported classifier.
+    calibrate: bool = False
     # null = fresh run; true = newest unfinished run; or a run folder path.
     resume: str | None = None
 
@@ -107,7 +109,7 @@ class WandbConfig:
     group: str | None = None
     name: str | None = None
     job_type: str = "train"
-    log_model: bool = False
+    log_model: bool = True
 
 
 @dataclass
@@ -125,6 +127,11 @@ class EvaluationConfig:
     # Real-text sets read from ../shared/eval when present; never trained on.
     real_sets: list[str] = field(default_factory=lambda: ["seed", "real_dev"])
     max_errors: int = 200
+    # SemEval's F_avg: macro-F1 over these labels only (for 4-label models, all but none).
+    favg_labels: list[str] = field(default_factory=lambda: ["pro_negotiation", "skeptical", "conditional"])
+    bootstrap_samples: int = 1000
+    confidence: float = 0.95
+    ece_bins: int = 10
 
 
 @dataclass

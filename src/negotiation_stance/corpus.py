@@ -38,6 +38,8 @@ HARD_CASES = (
     "withdrawal_remark",
 )
 FORMS = (
+    "press_release",
+    "social_post",
     "wire_report",
     "briefing_transcript",
     "speech_excerpt",

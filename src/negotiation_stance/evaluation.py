@@ -1,27 +1,23 @@
-"""Scores for a set of predictions, computed with scikit-learn.
+"""Metrics for a set of predictions: scikit-learn scores plus the statistics
+that make two runs comparable (bootstrap intervals, paired tests, calibration).
 
 ``evaluate.load()`` fetches metric code from the Hub at run time and fails
-offline, so the metrics come from scikit-learn directly.
+offline, so the scores come from scikit-learn and NumPy directly.
 """
 
 from __future__ import annotations
 
-import csv
-import logging
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from negotiation_stance.data import load_split
-from negotiation_stance.modeling import predict_logits
 
-log = logging.getLogger(__name__)
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
@@ -49,19 +45,132 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels:
     }
 
 
+def _macro_f1_batch(
+    gold: np.ndarray, pred: np.ndarray, n_labels: int, label_ids: Sequence[int] | None = None
+) -> np.ndarray:
+    """Macro-F1 of each row of (B, n) gold/pred index arrays, vectorised over B."""
+    scores = []
+    for c in label_ids if label_ids is not None else range(n_labels):
+        tp = ((gold == c) & (pred == c)).sum(axis=-1)
+        fp = ((gold != c) & (pred == c)).sum(axis=-1)
+        fn = ((gold == c) & (pred != c)).sum(axis=-1)
+        denom = 2 * tp + fp + fn
+        scores.append(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0))
+    return np.mean(scores, axis=0)
+
+
+def bootstrap_macro_f1(
+    gold: Sequence[int],
+    pred: Sequence[int],
+    n_labels: int,
+    *,
+    samples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of macro-F1 over resampled sentences."""
+    gold_a, pred_a = np.asarray(gold), np.asarray(pred)
+    idx = np.random.default_rng(seed).integers(0, len(gold_a), size=(samples, len(gold_a)))
+    scores = _macro_f1_batch(gold_a[idx], pred_a[idx], n_labels)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(scores, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def paired_bootstrap(
+    gold: Sequence[int],
+    pred_a: Sequence[int],
+    pred_b: Sequence[int],
+    n_labels: int,
+    *,
+    samples: int = 10000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Paired bootstrap on one test set: how often B is at least as good as A when A looked better.
+
+    Returns the observed difference (A - B) and a one-sided p-value for
+    "A is better than B" (Berg-Kirkpatrick et al., 2012, the usual NLP test).
+    """
+    gold_a, a, b = np.asarray(gold), np.asarray(pred_a), np.asarray(pred_b)
+    observed = float(_macro_f1_batch(gold_a, a, n_labels) - _macro_f1_batch(gold_a, b, n_labels))
+    idx = np.random.default_rng(seed).integers(0, len(gold_a), size=(samples, len(gold_a)))
+    deltas = _macro_f1_batch(gold_a[idx], a[idx], n_labels) - _macro_f1_batch(gold_a[idx], b[idx], n_labels)
+    # Shift to the null hypothesis of no difference.
+    p_value = float(np.mean(deltas - observed >= observed)) if observed > 0 else 1.0
+    return {"delta_macro_f1": observed, "p_value": p_value, "samples": samples}
+
+
+def macro_f1_over(
+    gold: Sequence[int], pred: Sequence[int], labels: Sequence[str], subset: Sequence[str]
+) -> float | None:
+    """Macro-F1 over a subset of labels (SemEval's F_avg), None when no subset label exists."""
+    ids = [labels.index(label) for label in subset if label in labels]
+    if not ids:
+        return None
+    return float(_macro_f1_batch(np.asarray(gold), np.asarray(pred), len(labels), ids))
+
+
+def calibration(probs: np.ndarray, gold: Sequence[int], bins: int = 10) -> dict[str, Any]:
+    """Expected calibration error of the top-label confidence, with the reliability-diagram bins."""
+    confidence = probs.max(axis=-1)
+    correct = (probs.argmax(axis=-1) == np.asarray(gold)).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    table, ece = [], 0.0
+    for b in range(bins):
+        mask = which == b
+        count = int(mask.sum())
+        if count:
+            acc, conf = float(correct[mask].mean()), float(confidence[mask].mean())
+            ece += count / len(confidence) * abs(acc - conf)
+            table.append(
+                {
+                    "low": float(edges[b]),
+                    "high": float(edges[b + 1]),
+                    "count": count,
+                    "accuracy": acc,
+                    "confidence": conf,
+                }
+            )
+    return {"ece": float(ece), "bins": table}
+
+
+def full_metrics(
+    gold: Sequence[int],
+    probs: np.ndarray,
+    labels: Sequence[str],
+    *,
+    favg_labels: Sequence[str] = (),
+    bootstrap_samples: int = 1000,
+    confidence: float = 0.95,
+    ece_bins: int = 10,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Everything reported for one evaluated set."""
+    pred = probs.argmax(axis=-1)
+    metrics = classification_metrics(gold, pred, labels)
+    low, high = bootstrap_macro_f1(gold, pred, len(labels), samples=bootstrap_samples, confidence=confidence, seed=seed)
+    metrics["macro_f1_ci"] = {"low": low, "high": high, "confidence": confidence, "samples": bootstrap_samples}
+    metrics["favg"] = macro_f1_over(gold, pred, list(labels), list(favg_labels))
+    metrics["favg_labels"] = [label for label in favg_labels if label in labels]
+    cal = calibration(probs, gold, ece_bins)
+    metrics["ece"], metrics["reliability"] = cal["ece"], cal["bins"]
+    return metrics
+
+
 def flat_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     """``{prefix}/macro_f1``, ``{prefix}/f1/<label>``... for W&B summaries and tables."""
     flat = {f"{prefix}/macro_f1": metrics["macro_f1"], f"{prefix}/accuracy": metrics["accuracy"]}
+    if "macro_f1_ci" in metrics:
+        flat[f"{prefix}/macro_f1_ci_low"] = metrics["macro_f1_ci"]["low"]
+        flat[f"{prefix}/macro_f1_ci_high"] = metrics["macro_f1_ci"]["high"]
+    for key in ("favg", "ece", "ece_uncalibrated"):
+        if metrics.get(key) is not None:
+            flat[f"{prefix}/{key}"] = metrics[key]
     for label, scores in metrics["per_class"].items():
         for name in ("precision", "recall", "f1"):
             flat[f"{prefix}/{name}/{label}"] = scores[name]
     return flat
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def error_rows(
@@ -90,146 +199,17 @@ def error_rows(
     return rows[:limit] if limit is not None else rows
 
 
-@dataclass
-class SplitReport:
-    """Everything measured on one evaluated set, kept for reports and W&B tables."""
+def fit_temperature(logits: np.ndarray, gold: Sequence[int]) -> float:
+    """Temperature T minimising validation NLL of softmax(logits / T) (Guo et al., 2017)."""
+    from scipy.optimize import minimize_scalar
 
-    name: str
-    metrics: dict[str, Any]
-    ids: list[str]
-    texts: list[str]
-    gold: list[int]
-    probs: np.ndarray
-    labels: list[str]
+    gold_a = np.asarray(gold)
 
-    @property
-    def predicted(self) -> list[int]:
-        return [int(i) for i in self.probs.argmax(axis=-1)]
+    def nll(log_t: float) -> float:
+        scaled = logits / np.exp(log_t)
+        scaled = scaled - scaled.max(axis=-1, keepdims=True)
+        log_probs = scaled - np.log(np.exp(scaled).sum(axis=-1, keepdims=True))
+        return float(-log_probs[np.arange(len(gold_a)), gold_a].mean())
 
-    def errors(self, limit: int | None = None) -> list[dict[str, Any]]:
-        return error_rows(self.ids, self.texts, self.gold, self.probs, self.labels, limit)
-
-    def write_errors(self, path: Path, limit: int | None = None) -> None:
-        rows = self.errors(limit)
-        columns = ["id", "text", "gold", "predicted", "confidence", *[f"p_{label}" for label in self.labels]]
-        tmp = path.with_suffix(".csv.partial")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
-
-
-def score_rows(
-    name: str,
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    rows: Sequence[dict[str, Any]],
-    labels: Sequence[str],
-    *,
-    batch_size: int = 64,
-    max_length: int = 128,
-) -> SplitReport:
-    """Predict ``rows`` (text, optional pair, integer label, id) and score them."""
-    texts = [r["text"] for r in rows]
-    pairs = [r["pair"] for r in rows] if rows and "pair" in rows[0] else None
-    gold = [int(r["label"]) for r in rows]
-    probs = softmax(predict_logits(model, tokenizer, texts, pairs, batch_size=batch_size, max_length=max_length))
-    metrics = classification_metrics(gold, probs.argmax(axis=-1), labels)
-    return SplitReport(name, metrics, [str(r["id"]) for r in rows], texts, gold, probs, list(labels))
-
-
-def score_real_sets(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    eval_dir: Path,
-    names: Sequence[str],
-    labels: Sequence[str],
-    **kwargs: Any,
-) -> dict[str, SplitReport]:
-    """Score the real-text sets in ``../shared/eval`` when that folder exists.
-
-    A three-label model is scored on the stance rows only; the rows left out are
-    counted in the metrics (``dropped``), never silently.
-    """
-    if not eval_dir.is_dir():
-        log.info("Real-text evaluation skipped: %s not found (it exists only beside the project's CI).", eval_dir)
-        return {}
-    reports = {}
-    for name in names:
-        path = eval_dir / f"{name}.jsonl"
-        if not path.is_file():
-            log.info("Real-text set %s skipped: %s not found.", name, path)
-            continue
-        drop = [] if "none" in labels else ["none"]
-        rows, dropped = load_split(path, labels=list(labels), id_field="id", drop_labels=drop)
-        report = score_rows(name, model, tokenizer, rows, labels, **kwargs)
-        report.metrics["dropped"] = dict(dropped)
-        reports[name] = report
-    return reports
-
-
-def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
-    """Score an exported model on the configured splits (``make evaluate``).
-
-    The model's own label order decides the ids; data labels the model lacks
-    (``none`` for a three-label model) are left out and counted.
-    """
-    import json
-
-    import torch
-
-    from negotiation_stance import tracking
-    from negotiation_stance.config import to_plain_dict
-    from negotiation_stance.modeling import load_exported
-
-    torch.set_num_threads(cfg.training.num_threads)
-    output_dir = Path(cfg.paths.output_dir)
-    tokenizer, model, labels = load_exported(cfg.model_dir)
-    drop = sorted(set(cfg.data.drop_labels) | (set(cfg.data.labels) - set(labels)))
-    paths = {"train": cfg.data.train_path, "validation": cfg.data.validation_path, "test": cfg.data.test_path}
-    kwargs = dict(batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length)
-    reports: dict[str, SplitReport] = {}
-    dropped: dict[str, dict[str, int]] = {}
-    for split in cfg.splits:
-        if split not in paths:
-            raise ValueError(f"splits: unknown split {split!r}; choose from {list(paths)}")
-        rows, left_out = load_split(
-            paths[split],
-            labels=labels,
-            text_field=cfg.data.text_field,
-            label_field=cfg.data.label_field,
-            pair_field=cfg.data.pair_field,
-            id_field=cfg.data.id_field,
-            split_field=cfg.data.split_field,
-            split=split,
-            drop_labels=drop,
-        )
-        reports[split] = score_rows(split, model, tokenizer, rows, labels, **kwargs)
-        dropped[split] = dict(left_out)
-    reports.update(
-        score_real_sets(model, tokenizer, Path(cfg.paths.shared_eval_dir), cfg.evaluation.real_sets, labels, **kwargs)
-    )
-    metrics = {
-        "model_dir": str(Path(cfg.model_dir).resolve()),
-        "data": cfg.data.name,
-        "labels": labels,
-        "dropped": dropped,
-        **{name: report.metrics for name, report in reports.items() if name in cfg.splits},
-        "real": {name: report.metrics for name, report in reports.items() if name not in cfg.splits},
-    }
-    run = tracking.start_run(
-        cfg.wandb,
-        enabled=cfg.logger.name == "wandb",
-        output_dir=output_dir,
-        config=to_plain_dict(cfg),
-        tags=list(cfg.tags),
-    )
-    try:
-        for name, report in reports.items():
-            report.write_errors(output_dir / f"errors_{name}.csv", limit=cfg.evaluation.max_errors)
-        tracking.log_reports(run, reports, labels, max_errors=cfg.evaluation.max_errors)
-        (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    finally:
-        tracking.finish_run(run)
-    return metrics
+    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(result.x))

@@ -101,3 +101,18 @@ def predict_logits(
         ).to(device)
         logits[idx] = model(**encoded).logits.float().cpu().numpy()
     return logits
+
+
+def scale_logits(model: PreTrainedModel, factor: float) -> None:
+    """Multiply the model's logits by ``factor`` by rescaling its last classification layer.
+
+    Temperature scaling then needs no custom code at inference: any loader,
+    ``pipeline()`` included, gets calibrated probabilities.
+    """
+    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == model.config.num_labels]
+    if not heads:
+        raise ValueError("no linear classification layer found to rescale")
+    with torch.no_grad():
+        heads[-1].weight.mul_(factor)
+        if heads[-1].bias is not None:
+            heads[-1].bias.mul_(factor)

@@ -67,8 +67,10 @@ def finish_run(run: Any | None, *, failed: bool = False) -> None:
         run.finish(exit_code=1 if failed else 0)
 
 
-def log_reports(run: Any | None, reports: dict[str, Any], labels: list[str], *, max_errors: int = 200) -> None:
-    """Summary metrics per set (``test/macro_f1``...), confusion matrices and error tables."""
+def log_reports(
+    run: Any | None, reports: dict[str, Any], labels: list[str], folder: Path, *, max_errors: int = 200
+) -> None:
+    """Summary metrics per set (``test/macro_f1``...), confusion matrices, error tables and plots."""
     if run is None:
         return
     import wandb
@@ -86,4 +88,19 @@ def log_reports(run: Any | None, reports: dict[str, Any], labels: list[str], *, 
         errors = report.errors(max_errors)
         columns = ["id", "text", "gold", "predicted", "confidence", *[f"p_{label}" for label in labels]]
         payload[f"{name}/errors"] = wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in errors])
+        for plot in ("confusion", "reliability"):
+            image = folder / f"{plot}_{name}.png"
+            if image.is_file():
+                payload[f"{name}/{plot}_plot"] = wandb.Image(str(image))
     run.log(payload)
+
+
+def log_model(run: Any | None, model_dir: Path, name: str, metadata: dict[str, Any]) -> None:
+    """The exported folder as a W&B model artifact (stored with the offline run, uploaded on sync)."""
+    if run is None:
+        return
+    import wandb
+
+    artifact = wandb.Artifact(name=name, type="model", metadata=metadata)
+    artifact.add_dir(str(model_dir))
+    run.log_artifact(artifact, aliases=["latest"])

@@ -8,7 +8,6 @@ the model and writes ``metrics.json`` -- all inside the Hydra run folder.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -33,9 +32,17 @@ from transformers.trainer_utils import get_last_checkpoint
 from negotiation_stance import tracking
 from negotiation_stance.config import to_plain_dict
 from negotiation_stance.data import load_splits
-from negotiation_stance.evaluation import classification_metrics, score_real_sets, score_rows
+from negotiation_stance.evaluation import classification_metrics, fit_temperature
 from negotiation_stance.export import export_model, model_card, point_latest
-from negotiation_stance.modeling import build_model
+from negotiation_stance.modeling import build_model, scale_logits
+from negotiation_stance.reporting import (
+    EvalSettings,
+    SplitReport,
+    predict_rows,
+    score_real_sets,
+    write_json,
+    write_reports,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,27 +176,42 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
         # trainer.model is now the best checkpoint by validation macro-F1.
         model = trainer.model
-        reports: dict[str, Any] = {}
-        for split in ("validation", "test"):
-            reports[split] = score_rows(
+        settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
+        kwargs = {"batch_size": cfg.training.eval_batch_size, "max_length": cfg.training.max_length}
+        rows = {split: splits[split].to_list() for split in ("validation", "test")}
+        logits = {split: predict_rows(model, tokenizer, rows[split], **kwargs) for split in rows}
+        temperature = 1.0
+        if cfg.training.calibrate:
+            # Fitted on validation only; baked into the classifier so pipeline() sees calibrated scores.
+            temperature = fit_temperature(logits["validation"], [r["label"] for r in rows["validation"]])
+            scale_logits(model, 1.0 / temperature)
+            model.config.calibration_temperature = temperature
+            log.info("Temperature scaling: T = %.3f (fitted on validation)", temperature)
+        reports: dict[str, SplitReport] = {
+            split: SplitReport(
                 split,
-                model,
-                tokenizer,
-                splits[split].to_list(),
+                [str(r["id"]) for r in rows[split]],
+                [r["text"] for r in rows[split]],
+                [int(r["label"]) for r in rows[split]],
+                logits[split],
                 labels,
-                batch_size=cfg.training.eval_batch_size,
-                max_length=cfg.training.max_length,
+                settings,
+                temperature,
             )
+            for split in rows
+        }
+        # Real-text sets are scored with the (possibly rescaled) model: temperature already applied.
         real = score_real_sets(
             model,
             tokenizer,
             Path(cfg.paths.shared_eval_dir),
             list(cfg.evaluation.real_sets),
             labels,
-            batch_size=cfg.training.eval_batch_size,
-            max_length=cfg.training.max_length,
+            settings,
+            **kwargs,
         )
         metrics: dict[str, Any] = {
+            "kind": "train",
             "run_dir": str(output_dir),
             "model_dir": str(output_dir / "model"),
             "base_model": base_model,
@@ -198,6 +220,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "labels": labels,
             "seed": cfg.seed,
             "tags": list(cfg.tags),
+            "group": cfg.wandb.group,
+            "overrides": _overrides(),
             "train": {
                 "seconds": round(train_seconds, 2),
                 "global_step": result.global_step,
@@ -206,14 +230,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                 "samples_per_second": result.metrics.get("train_samples_per_second"),
                 "best_checkpoint": trainer.state.best_model_checkpoint,
                 "best_validation_macro_f1": trainer.state.best_metric,
+                "temperature": temperature,
                 "log_history": trainer.state.log_history,
             },
             **{split: report.metrics for split, report in reports.items()},
             "real": {name: report.metrics for name, report in real.items()},
         }
-        for split, report in {**reports, **real}.items():
-            report.write_errors(output_dir / f"errors_{split}.csv", limit=cfg.evaluation.max_errors)
-
+        all_reports = {**reports, **real}
+        write_reports(
+            output_dir,
+            f"Training run {output_dir.name}",
+            all_reports,
+            {
+                "model": base_model,
+                "data": cfg.data.name,
+                "labels": labels,
+                "seed": cfg.seed,
+                "train sentences": counts["train"],
+            },
+        )
         model_dir = export_model(
             model,
             tokenizer,
@@ -222,15 +257,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
         latest = point_latest(Path(cfg.paths.models_dir), model_dir)
         metrics["latest"] = str(latest)
-        tracking.log_reports(run, {**reports, **real}, labels, max_errors=cfg.evaluation.max_errors)
-        _write_json(output_dir / DONE_MARKER, metrics)
+        tracking.log_reports(run, all_reports, labels, output_dir, max_errors=cfg.evaluation.max_errors)
+        if cfg.wandb.log_model:
+            summary = {"test/macro_f1": metrics["test"]["macro_f1"], "labels": labels, "base_model": base_model}
+            tracking.log_model(run, model_dir, f"stance-{cfg.data.name}-{cfg.model.name}", summary)
+        write_json(output_dir / DONE_MARKER, metrics)
         failed = False
         return metrics
     finally:
         tracking.finish_run(run, failed=failed)
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def _overrides() -> list[str]:
+    """The command-line overrides of this Hydra job (how `make compare` names a configuration)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
