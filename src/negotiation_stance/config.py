@@ -135,6 +135,12 @@ class EvaluationConfig:
 
 
 @dataclass
+class BaselinesConfig:
+    names: list[str] = field(default_factory=lambda: ["majority", "tfidf_lr"])
+    c_grid: list[float] = field(default_factory=lambda: [0.3, 1.0, 3.0, 10.0, 30.0])
+
+
+@dataclass
 class TrainConfig:
     seed: int = 42
     task_name: str = "train"
@@ -146,6 +152,8 @@ class TrainConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    # Read by `make baselines` only.
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
 
 
 @dataclass

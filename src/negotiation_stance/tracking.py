@@ -27,7 +27,8 @@ def start_run(settings: Any, *, enabled: bool, output_dir: Path, config: dict[st
     # The Trainer's W&B callback must not upload checkpoints unless asked.
     os.environ["WANDB_LOG_MODEL"] = "end" if settings.log_model else "false"
     id_file = output_dir / RUN_ID_FILE
-    run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
+    # A W&B sweep agent chooses the run id itself; otherwise the folder keeps it for resuming.
+    run_id = os.environ.get("WANDB_RUN_ID") or (id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12])
     id_file.write_text(run_id + "\n")
     kwargs = dict(
         project=settings.project,

@@ -1,0 +1,95 @@
+"""Baselines in the same evaluation framework and on the same splits as the transformers.
+
+A transformer result means little without them: the majority class shows the
+floor, TF-IDF + logistic regression what word overlap alone achieves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import DatasetDict
+from sklearn.dummy import DummyClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.pipeline import Pipeline, make_pipeline
+
+from negotiation_stance.data import load_split
+from negotiation_stance.reporting import EvalSettings, SplitReport
+
+log = logging.getLogger(__name__)
+STANCE = ("pro_negotiation", "skeptical", "conditional")
+
+
+@dataclass
+class FittedBaseline:
+    name: str
+    model: Pipeline | DummyClassifier
+    params: dict[str, Any]
+
+    def logits(self, texts: list[str]) -> np.ndarray:
+        # Log-probabilities act as logits: softmax(log p) = p.
+        return np.log(np.clip(self.model.predict_proba(texts), 1e-12, 1.0))
+
+
+def fit_majority(texts: list[str], labels: list[int]) -> FittedBaseline:
+    return FittedBaseline("majority", DummyClassifier(strategy="most_frequent").fit(texts, labels), {})
+
+
+def fit_tfidf_lr(
+    train: tuple[list[str], list[int]], validation: tuple[list[str], list[int]], c_grid: list[float], seed: int
+) -> FittedBaseline:
+    """Word 1-2-gram TF-IDF + logistic regression; C chosen on validation macro-F1."""
+    best: tuple[float, float, Pipeline] | None = None
+    for c in c_grid:
+        pipe = make_pipeline(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True),
+            LogisticRegression(C=c, max_iter=5000, class_weight="balanced", random_state=seed),
+        ).fit(*train)
+        score = f1_score(validation[1], pipe.predict(validation[0]), average="macro")
+        log.info("tfidf_lr C=%g validation macro-F1 %.4f", c, score)
+        if best is None or score > best[0]:
+            best = (score, c, pipe)
+    assert best is not None
+    return FittedBaseline("tfidf_lr", best[2], {"C": best[1], "validation_macro_f1_at_choice": best[0]})
+
+
+def fit_baselines(splits: DatasetDict, names: list[str], c_grid: list[float], seed: int) -> list[FittedBaseline]:
+    train = (splits["train"]["text"], splits["train"]["label"])
+    validation = (splits["validation"]["text"], splits["validation"]["label"])
+    fitted = []
+    for name in names:
+        if name == "majority":
+            fitted.append(fit_majority(*train))
+        elif name == "tfidf_lr":
+            fitted.append(fit_tfidf_lr(train, validation, c_grid, seed))
+        else:
+            raise ValueError(f"baselines.names: unknown baseline {name!r}; choose from majority, tfidf_lr")
+    return fitted
+
+
+def score_baseline(
+    baseline: FittedBaseline, splits: DatasetDict, labels: list[str], settings: EvalSettings, eval_dir: Path, real_sets: list[str]
+) -> dict[str, SplitReport]:
+    reports = {}
+    for split in ("validation", "test"):
+        ds = splits[split]
+        reports[split] = SplitReport(
+            split, list(ds["id"]), list(ds["text"]), list(ds["label"]), baseline.logits(list(ds["text"])), labels, settings
+        )
+    if eval_dir.is_dir() and set(STANCE) <= set(labels):
+        for name in real_sets:
+            path = eval_dir / f"{name}.jsonl"
+            if path.is_file():
+                rows, dropped = load_split(path, labels=labels, id_field="id", drop_labels=[] if "none" in labels else ["none"])
+                texts = [r["text"] for r in rows]
+                reports[name] = SplitReport(
+                    name, [r["id"] for r in rows], texts, [r["label"] for r in rows], baseline.logits(texts), labels, settings
+                )
+                reports[name].metrics["dropped"] = dict(dropped)
+    return reports
