@@ -1,7 +1,7 @@
 """``make compare``: a table of runs from their local metrics.json files, plus a paired test.
 
-  make compare                                  # all runs under logs/
-  make compare ARGS="--pair RUN_DIR_A RUN_DIR_B"
+make compare                                  # all runs under logs/
+make compare ARGS="--pair RUN_DIR_A RUN_DIR_B"
 """
 
 from __future__ import annotations
@@ -30,11 +30,15 @@ def main() -> None:
     else:
         # By default: the best transformer configuration's first run against the TF-IDF baseline.
         best = next((r for r in rows if r["configuration"].startswith("train:")), None)
-        base = next((r for r in rows if r["configuration"] == "baseline:tfidf_lr" and best and r["data"] == best["data"]), None)
+        base = next(
+            (r for r in rows if r["configuration"] == "baseline:tfidf_lr" and best and r["data"] == best["data"]), None
+        )
         if not (best and base):
             return
-        print(f"\nTest 95% intervals of '{best['configuration']}' and the TF-IDF baseline overlap: "
-              f"{intervals_overlap(best['_ci'], base['_ci'])}")
+        print(
+            f"\nTest 95% intervals of '{best['configuration']}' and the TF-IDF baseline overlap: "
+            f"{intervals_overlap(best['_ci'], base['_ci'])}"
+        )
         pick = [r for r in runs if r.config_name == best["configuration"] and r.data == best["data"]]
         run_a = pick[0].folder
         run_b = next(r.folder for r in runs if r.config_name == "baseline:tfidf_lr" and r.data == best["data"])

@@ -40,6 +40,16 @@ def test_run_writes_metrics_and_model(tiny_run):
         assert set(scores["per_class"]) == set(LABELS)
         assert sum(map(sum, scores["confusion_matrix"]["matrix"])) == scores["n"] == metrics["data"]["counts"][split]
     assert saved["train"]["global_step"] == 4
+    ci = saved["test"]["macro_f1_ci"]
+    assert ci["low"] <= saved["test"]["macro_f1"] <= ci["high"] and ci["confidence"] == 0.95
+    assert 0.0 <= saved["test"]["ece"] <= 1.0 and saved["test"]["favg"] == pytest.approx(saved["test"]["macro_f1"])
+    report = (run_dir / "report.md").read_text()
+    assert "95% CI" in report and "| test |" in report
+    for name in ("validation", "test"):
+        assert (run_dir / f"confusion_{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (run_dir / f"reliability_{name}.png").is_file()
+        predictions = (run_dir / f"predictions_{name}.jsonl").read_text().splitlines()
+        assert len(predictions) == saved[name]["n"]
     assert (run_dir / "model" / "README.md").read_text().count("negotiation-stance") >= 1
     assert not list(run_dir.glob("*.partial"))
 
@@ -92,6 +102,8 @@ def test_wandb_offline_run_holds_test_metrics(tiny_run):
     assert "validation/macro_f1" in values
     assert values["test/errors"]["_type"] == "table-file"
     assert "test/confusion_matrix_table" in values
+    assert values["test/reliability_plot"]["_type"] == "image-file"
+    assert values["test/macro_f1_ci_low"] <= values["test/macro_f1"]
     assert summary["config"]["data"]["labels"] == LABELS
 
 

@@ -13,14 +13,17 @@ from typing import Any
 
 import numpy as np
 from datasets import DatasetDict
+from omegaconf import DictConfig
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 
-from negotiation_stance.data import load_split
-from negotiation_stance.reporting import EvalSettings, SplitReport
+from negotiation_stance import tracking
+from negotiation_stance.config import to_plain_dict
+from negotiation_stance.data import load_split, load_splits
+from negotiation_stance.reporting import EvalSettings, SplitReport, write_json, write_reports
 
 log = logging.getLogger(__name__)
 STANCE = ("pro_negotiation", "skeptical", "conditional")
@@ -74,22 +77,101 @@ def fit_baselines(splits: DatasetDict, names: list[str], c_grid: list[float], se
 
 
 def score_baseline(
-    baseline: FittedBaseline, splits: DatasetDict, labels: list[str], settings: EvalSettings, eval_dir: Path, real_sets: list[str]
+    baseline: FittedBaseline,
+    splits: DatasetDict,
+    labels: list[str],
+    settings: EvalSettings,
+    eval_dir: Path,
+    real_sets: list[str],
 ) -> dict[str, SplitReport]:
     reports = {}
     for split in ("validation", "test"):
         ds = splits[split]
         reports[split] = SplitReport(
-            split, list(ds["id"]), list(ds["text"]), list(ds["label"]), baseline.logits(list(ds["text"])), labels, settings
+            split,
+            list(ds["id"]),
+            list(ds["text"]),
+            list(ds["label"]),
+            baseline.logits(list(ds["text"])),
+            labels,
+            settings,
         )
     if eval_dir.is_dir() and set(STANCE) <= set(labels):
         for name in real_sets:
             path = eval_dir / f"{name}.jsonl"
             if path.is_file():
-                rows, dropped = load_split(path, labels=labels, id_field="id", drop_labels=[] if "none" in labels else ["none"])
+                rows, dropped = load_split(
+                    path, labels=labels, id_field="id", drop_labels=[] if "none" in labels else ["none"]
+                )
                 texts = [r["text"] for r in rows]
                 reports[name] = SplitReport(
-                    name, [r["id"] for r in rows], texts, [r["label"] for r in rows], baseline.logits(texts), labels, settings
+                    name,
+                    [r["id"] for r in rows],
+                    texts,
+                    [r["label"] for r in rows],
+                    baseline.logits(texts),
+                    labels,
+                    settings,
                 )
                 reports[name].metrics["dropped"] = dict(dropped)
     return reports
+
+
+def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """Fit, score and report every configured baseline; one run folder and W&B run each."""
+    results = {}
+
+    labels = list(cfg.data.labels)
+    splits = load_splits(cfg.data)
+    settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
+    for baseline in fit_baselines(splits, list(cfg.baselines.names), list(cfg.baselines.c_grid), cfg.seed):
+        folder = Path(cfg.paths.output_dir) / baseline.name
+        folder.mkdir(parents=True, exist_ok=True)
+        reports = score_baseline(
+            baseline, splits, labels, settings, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets)
+        )
+        real = {k: v for k, v in reports.items() if k not in ("validation", "test")}
+        metrics = {
+            "kind": "baseline",
+            "run_dir": str(folder),
+            "model_name": baseline.name,
+            "params": baseline.params,
+            "data": {"name": cfg.data.name, "counts": {k: len(v) for k, v in splits.items()}},
+            "labels": labels,
+            "seed": cfg.seed,
+            "group": cfg.wandb.group,
+            "overrides": [],
+            "validation": reports["validation"].metrics,
+            "test": reports["test"].metrics,
+            "real": {k: v.metrics for k, v in real.items()},
+        }
+        cfg_dict = {**to_plain_dict(cfg), "baseline": baseline.name, "params": baseline.params}
+        run = tracking.start_run(
+            _named(cfg, baseline.name),
+            enabled=cfg.logger.name == "wandb",
+            output_dir=folder,
+            config=cfg_dict,
+            tags=[*cfg.tags, baseline.name],
+        )
+        try:
+            write_reports(
+                folder, f"Baseline {baseline.name}", reports, {"data": cfg.data.name, "params": baseline.params}
+            )
+            tracking.log_reports(run, reports, labels, folder, max_errors=settings.max_errors)
+            write_json(folder / "metrics.json", metrics)
+        finally:
+            tracking.finish_run(run)
+        results[baseline.name] = metrics
+        log.info(
+            "%-9s validation macro-F1 %.4f | test macro-F1 %.4f",
+            baseline.name,
+            metrics["validation"]["macro_f1"],
+            metrics["test"]["macro_f1"],
+        )
+    return results
+
+
+def _named(cfg: DictConfig, name: str) -> DictConfig:
+    settings = cfg.wandb.copy()
+    settings.name = f"baseline-{name}"
+    return settings

@@ -16,7 +16,16 @@ from typing import Any
 from negotiation_stance.evaluation import paired_bootstrap
 
 # Overrides that do not change what is trained.
-_IGNORED_PREFIXES = ("seed=", "paths.", "logger=", "wandb.", "training.resume", "training.num_threads", "tags=", "hydra.")
+_IGNORED_PREFIXES = (
+    "seed=",
+    "paths.",
+    "logger=",
+    "wandb.",
+    "training.resume",
+    "training.num_threads",
+    "tags=",
+    "hydra.",
+)
 
 
 @dataclass
@@ -59,7 +68,9 @@ def _mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
-def comparison_table(runs: list[Run], sections: tuple[str, ...] = ("validation", "test", "real_dev")) -> list[dict[str, Any]]:
+def comparison_table(
+    runs: list[Run], sections: tuple[str, ...] = ("validation", "test", "real_dev")
+) -> list[dict[str, Any]]:
     """One row per (data, configuration), sorted by mean validation macro-F1 (never by test)."""
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
@@ -107,12 +118,16 @@ def paired_test(run_a: Path, run_b: Path, section: str = "test", samples: int = 
     """Paired bootstrap between two runs scored on the very same sentences."""
     a, b = load_predictions(run_a, section), load_predictions(run_b, section)
     if set(a) != set(b):
-        raise ValueError(f"{run_a} and {run_b} were not scored on the same {section} sentences; a paired test needs that")
+        raise ValueError(
+            f"{run_a} and {run_b} were not scored on the same {section} sentences; a paired test needs that"
+        )
     ids = sorted(a)
     if any(a[i][0] != b[i][0] for i in ids):
         raise ValueError("the two runs disagree on gold labels: different data versions")
     labels = sorted({a[i][0] for i in ids} | {a[i][1] for i in ids} | {b[i][1] for i in ids})
     index = {label: k for k, label in enumerate(labels)}
     gold = [index[a[i][0]] for i in ids]
-    result = paired_bootstrap(gold, [index[a[i][1]] for i in ids], [index[b[i][1]] for i in ids], len(labels), samples=samples)
+    result = paired_bootstrap(
+        gold, [index[a[i][1]] for i in ids], [index[b[i][1]] for i in ids], len(labels), samples=samples
+    )
     return {"a": str(run_a), "b": str(run_b), "section": section, "n": len(ids), **result}

@@ -110,6 +110,8 @@ class WandbConfig:
     name: str | None = None
     job_type: str = "train"
     log_model: bool = True
+    # Seconds to wait for the server before falling back to offline.
+    init_timeout: float = 30.0
 
 
 @dataclass

@@ -47,6 +47,19 @@ class StanceClassifier:
             model = model.to(torch.device(device))
         return cls(model, tokenizer, labels, max_length=max_length, batch_size=batch_size)
 
+    def _warn_if_truncated(self, items: list[str]) -> None:
+        # Cheap pre-check on characters; only long texts are tokenized to count.
+        long = [i for i, t in enumerate(items) if len(t) > self.max_length * 2]
+        over = [i for i in long if len(self.tokenizer(items[i], truncation=False)["input_ids"]) > self.max_length]
+        if over:
+            log.warning(
+                "%d text(s) longer than %d tokens were truncated (e.g. #%d); the model reads one sentence at a "
+                "time, so split long texts into sentences first.",
+                len(over),
+                self.max_length,
+                over[0],
+            )
+
     def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
         """Label each text; a single string is treated as a list of one."""
         items = [texts] if isinstance(texts, str) else list(texts)
@@ -57,6 +70,7 @@ class StanceClassifier:
                 raise ValueError(f"text #{i} is empty or whitespace; there is nothing to classify")
         if not items:
             return []
+        self._warn_if_truncated(items)
         probs = softmax(
             predict_logits(self.model, self.tokenizer, items, batch_size=self.batch_size, max_length=self.max_length)
         )

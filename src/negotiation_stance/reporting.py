@@ -226,7 +226,9 @@ def score_real_sets(
     """
     stance = ("pro_negotiation", "skeptical", "conditional")
     if not set(stance) <= set(labels):
-        log.info("Real-text evaluation skipped: the model's labels %s are not the contract's stance labels.", list(labels))
+        log.info(
+            "Real-text evaluation skipped: the model's labels %s are not the contract's stance labels.", list(labels)
+        )
         return {}
     if not eval_dir.is_dir():
         log.info("Real-text evaluation skipped: %s not found (it exists only beside the project's CI).", eval_dir)

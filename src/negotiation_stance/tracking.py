@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ def start_run(settings: Any, *, enabled: bool, output_dir: Path, config: dict[st
     os.environ["WANDB_LOG_MODEL"] = "end" if settings.log_model else "false"
     id_file = output_dir / RUN_ID_FILE
     # A W&B sweep agent chooses the run id itself; otherwise the folder keeps it for resuming.
-    run_id = os.environ.get("WANDB_RUN_ID") or (id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12])
+    run_id = os.environ.get("WANDB_RUN_ID") or (
+        id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
+    )
     id_file.write_text(run_id + "\n")
     kwargs = dict(
         project=settings.project,
@@ -48,13 +51,20 @@ def start_run(settings: Any, *, enabled: bool, output_dir: Path, config: dict[st
         log.warning("wandb.mode=online but no WANDB_API_KEY is set: logging offline to %s/wandb", output_dir)
         mode = "offline"
     try:
-        return wandb.init(mode=mode, settings=wandb.Settings(init_timeout=30), **kwargs)
+        return wandb.init(mode=mode, settings=wandb.Settings(init_timeout=settings.init_timeout), **kwargs)
     except Exception as exc:  # any server or auth failure must not lose the run
         if mode == "offline":
             raise
         log.warning(
-            "W&B online init failed (%s); logging offline to %s/wandb. Sync later with `wandb sync`.", exc, output_dir
+            "W&B online init failed (%s); logging offline to %s/wandb. Sync later with `wandb sync`.",
+            str(exc).splitlines()[0],
+            output_dir,
         )
+        # The failed attempt keeps its run id reserved in this process's W&B service.
+        for leftover in (output_dir / "wandb").glob(f"run-*-{kwargs['id']}"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        kwargs["id"] = uuid.uuid4().hex[:12]
+        id_file.write_text(kwargs["id"] + "\n")
         return wandb.init(mode="offline", **kwargs)
 
 

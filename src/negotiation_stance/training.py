@@ -8,6 +8,7 @@ the model and writes ``metrics.json`` -- all inside the Hydra run folder.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -27,7 +28,6 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from negotiation_stance import tracking
 from negotiation_stance.config import to_plain_dict
@@ -78,6 +78,22 @@ def resolve_resume(resume: str | None, runs_dir: Path) -> Path | None:
     return folder
 
 
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest ``checkpoint-N`` whose trainer state was written (the Trainer writes it last).
+
+    A run killed while saving leaves a checkpoint without it; resuming from that
+    one would fail or silently lose the optimizer state, so it is skipped.
+    """
+    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for checkpoint in found:
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+            return checkpoint
+        except (OSError, ValueError):
+            log.warning("Skipping incomplete checkpoint %s (interrupted while saving)", checkpoint)
+    return None
+
+
 def tokenize(ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
     has_pair = "pair" in ds.column_names
 
@@ -106,7 +122,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("Resuming run %s (this invocation's log stays in %s)", resumed, output_dir)
         (output_dir / "resumed_into.txt").write_text(str(resumed) + "\n")
         output_dir = resumed
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe = output_dir / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(f"paths.output_dir {output_dir} is not writable: {exc.strerror or exc}") from exc
 
     torch.set_num_threads(cfg.training.num_threads)
     set_seed(cfg.seed)  # before the model exists: the new head's weights depend on it
@@ -167,11 +189,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             compute_metrics=macro_f1_metric(labels),
             callbacks=callbacks,
         )
-        checkpoint = get_last_checkpoint(args.output_dir) if resumed is not None else None
+        checkpoint = last_complete_checkpoint(Path(args.output_dir)) if resumed is not None else None
         if resumed is not None and checkpoint is None:
-            raise FileNotFoundError(f"training.resume: no checkpoint-* folder in {args.output_dir}")
+            raise FileNotFoundError(f"training.resume: no complete checkpoint-* folder in {args.output_dir}")
+        if checkpoint is not None:
+            log.info("Resuming from %s", checkpoint)
         started = time.perf_counter()
-        result = trainer.train(resume_from_checkpoint=checkpoint)
+        result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_seconds = time.perf_counter() - started
 
         # trainer.model is now the best checkpoint by validation macro-F1.

@@ -1,0 +1,66 @@
+"""Baselines on the same splits, and `make compare` reading run folders offline."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, compose_config
+from negotiation_stance.baselines import run_baselines
+from negotiation_stance.compare import collect_runs, comparison_table, format_table, paired_test
+
+
+@pytest.fixture(scope="module")
+def baseline_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("baselines")
+    cfg = compose_config(
+        "baselines", ["data=fixture", "logger=none", f"paths.output_dir={tmp / 'baselines'}", "baselines.c_grid=[1.0]"]
+    )
+    return tmp, run_baselines(cfg)
+
+
+def test_baselines_write_comparable_runs(baseline_runs):
+    tmp, results = baseline_runs
+    assert set(results) == {"majority", "tfidf_lr"}
+    majority = results["majority"]
+    # The majority class predicts one label: macro-F1 is at most 1/3 of its share.
+    assert majority["test"]["macro_f1"] < 0.5
+    for name in results:
+        folder = tmp / "baselines" / name
+        assert json.loads((folder / "metrics.json").read_text())["kind"] == "baseline"
+        assert (folder / "report.md").is_file() and (folder / "predictions_test.jsonl").is_file()
+
+
+def test_compare_table_and_paired_test(baseline_runs, tiny_run, tmp_path):
+    tmp, _ = baseline_runs
+    runs = collect_runs([tmp, tiny_run["run_dir"]])
+    rows = comparison_table(runs)
+    names = {r["configuration"] for r in rows}
+    assert {"baseline:majority", "baseline:tfidf_lr"} <= names
+    assert any(n.startswith("train:minilm") for n in names)
+    table = format_table(rows)
+    assert "test 95% CI" in table and "baseline:tfidf_lr" in table
+    result = paired_test(tiny_run["run_dir"], tmp / "baselines" / "tfidf_lr", samples=200)
+    assert result["n"] == tiny_run["metrics"]["test"]["n"] and 0.0 <= result["p_value"] <= 1.0
+
+
+def test_compare_refuses_runs_on_different_sentences(baseline_runs, tmp_path):
+    tmp, _ = baseline_runs
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "predictions_test.jsonl").write_text(
+        json.dumps({"id": "x", "gold": "skeptical", "predicted": "skeptical"}) + "\n"
+    )
+    with pytest.raises(ValueError, match="not scored on the same test sentences"):
+        paired_test(other, tmp / "baselines" / "majority")
+
+
+def test_compare_script_prints_table(baseline_runs):
+    tmp, _ = baseline_runs
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "compare.py"), str(tmp)], capture_output=True, text=True, check=True
+    )
+    assert "baseline:tfidf_lr" in out.stdout and "validation" in out.stdout

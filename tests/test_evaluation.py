@@ -1,0 +1,74 @@
+"""The statistics behind every report: intervals, paired tests, calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from negotiation_stance.evaluation import (
+    bootstrap_macro_f1,
+    calibration,
+    classification_metrics,
+    fit_temperature,
+    macro_f1_over,
+    paired_bootstrap,
+    softmax,
+)
+from negotiation_stance.modeling import scale_logits
+
+rng = np.random.default_rng(0)
+GOLD = rng.integers(0, 3, size=400)
+
+
+def noisy(gold: np.ndarray, error_rate: float, seed: int) -> np.ndarray:
+    r = np.random.default_rng(seed)
+    pred = gold.copy()
+    flip = r.random(len(gold)) < error_rate
+    pred[flip] = (gold[flip] + r.integers(1, 3, size=flip.sum())) % 3
+    return pred
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_is_reproducible():
+    pred = noisy(GOLD, 0.2, 1)
+    point = classification_metrics(GOLD, pred, ["a", "b", "c"])["macro_f1"]
+    low, high = bootstrap_macro_f1(GOLD, pred, 3, samples=500, seed=3)
+    assert low < point < high and high - low < 0.15
+    assert (low, high) == bootstrap_macro_f1(GOLD, pred, 3, samples=500, seed=3)
+
+
+def test_paired_bootstrap_separates_real_from_null_differences():
+    good, bad = noisy(GOLD, 0.10, 1), noisy(GOLD, 0.35, 2)
+    assert paired_bootstrap(GOLD, good, bad, 3, samples=2000)["p_value"] < 0.01
+    assert paired_bootstrap(GOLD, bad, good, 3, samples=2000)["p_value"] == 1.0
+    similar = noisy(GOLD, 0.20, 5)
+    assert paired_bootstrap(GOLD, noisy(GOLD, 0.20, 4), similar, 3, samples=2000)["p_value"] > 0.01
+
+
+def test_favg_excludes_none():
+    labels = ["pro", "skeptical", "conditional", "none"]
+    gold = [0, 1, 2, 3, 3, 3]
+    pred = [0, 1, 2, 0, 1, 2]  # every `none` wrong
+    assert macro_f1_over(gold, pred, labels, ["pro", "skeptical", "conditional"]) == pytest.approx(2 / 3)
+    assert macro_f1_over(gold, pred, labels, ["missing"]) is None
+
+
+def test_calibration_error_and_temperature():
+    logits = rng.normal(size=(4000, 3)) * 2.0
+    gold = np.array([rng.choice(3, p=p) for p in softmax(logits)])
+    assert calibration(softmax(logits), gold)["ece"] < 0.04  # calibrated by construction
+    overconfident = logits * 3.0
+    assert calibration(softmax(overconfident), gold)["ece"] > 0.1
+    assert fit_temperature(overconfident, gold) == pytest.approx(3.0, rel=0.15)
+
+
+def test_scale_logits_divides_by_the_temperature():
+    config = BertConfig(
+        vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32, num_labels=3
+    )
+    model = BertForSequenceClassification(config).eval()
+    ids = torch.tensor([[1, 5, 7, 2]])
+    before = model(input_ids=ids).logits
+    scale_logits(model, 0.5)
+    assert torch.allclose(model(input_ids=ids).logits, before * 0.5, atol=1e-6)

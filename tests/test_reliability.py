@@ -1,0 +1,137 @@
+"""What happens when things go wrong: interrupted runs, bad output folders, odd inputs, reruns."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, compose_config, tiny_overrides
+from negotiation_stance.training import last_complete_checkpoint, train
+
+
+def _resume_overrides(tmp, *extra):
+    # Three epochs of three steps, a checkpoint per epoch.
+    return [
+        *tiny_overrides(tmp, "logger=none"),
+        "training.max_steps=-1",
+        "training.epochs=3",
+        "training.batch_size=4",
+        *extra,
+    ]
+
+
+def _test_predictions(run_dir):
+    return [json.loads(line) for line in (run_dir / "predictions_test.jsonl").read_text().splitlines()]
+
+
+def test_same_seed_same_run_and_other_seed_differs(tiny_run, tmp_path):
+    again = train(compose_config("train", tiny_overrides(tmp_path / "a", "logger=none")))
+    assert again["test"] == tiny_run["metrics"]["test"]
+    assert _test_predictions(tmp_path / "a" / "run") == _test_predictions(tiny_run["run_dir"])
+    other = tmp_path / "b"
+    train(compose_config("train", tiny_overrides(other, "logger=none", "seed=7")))
+    assert _test_predictions(other / "run") != _test_predictions(tiny_run["run_dir"])
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    """kill -9 after the first epoch's checkpoint, resume, and match an uninterrupted run."""
+    reference = train(compose_config("train", _resume_overrides(tmp_path / "ref")))
+
+    run_dir = tmp_path / "killed" / "run"
+    overrides = _resume_overrides(tmp_path / "killed")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), *overrides], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while time.time() < deadline and last_complete_checkpoint(run_dir / "checkpoints") is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "metrics.json").exists(), "the run finished before it could be killed"
+    assert last_complete_checkpoint(run_dir / "checkpoints") is not None
+
+    resumed = train(compose_config("train", [*overrides, f"training.resume={run_dir}"]))
+    assert resumed["train"]["global_step"] == reference["train"]["global_step"] == 9
+    # Same seed, same data order and RNG state restored: the same model, to float tolerance.
+    assert resumed["test"]["macro_f1"] == pytest.approx(reference["test"]["macro_f1"], abs=1e-6)
+    ref_probs = [r["probabilities"] for r in _test_predictions(tmp_path / "ref" / "run")]
+    new_probs = [r["probabilities"] for r in _test_predictions(run_dir)]
+    for a, b in zip(ref_probs, new_probs, strict=True):
+        assert a == pytest.approx(b, abs=1e-4)
+
+
+def test_incomplete_checkpoint_is_skipped(tmp_path):
+    good, bad = tmp_path / "checkpoint-3", tmp_path / "checkpoint-6"
+    good.mkdir()
+    bad.mkdir()
+    (good / "trainer_state.json").write_text("{}")
+    (bad / "trainer_state.json").write_text('{"global_st')  # killed while writing
+    assert last_complete_checkpoint(tmp_path) == good
+
+
+def test_resume_without_checkpoints_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoints does not exist"):
+        train(compose_config("train", tiny_overrides(tmp_path, "logger=none", f"training.resume={tmp_path / 'nope'}")))
+
+
+def test_unwritable_output_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cfg = compose_config("train", [*tiny_overrides(tmp_path, "logger=none"), f"paths.output_dir={blocker / 'run'}"])
+    with pytest.raises(OSError, match="is not writable"):
+        train(cfg)
+
+
+def test_failed_export_leaves_no_model_folder(tiny_run, tmp_path, monkeypatch):
+    from negotiation_stance.export import export_model
+    from negotiation_stance.modeling import load_exported
+
+    tokenizer, model, _ = load_exported(tiny_run["run_dir"] / "model")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(model), "save_pretrained", disk_full)
+    target = tmp_path / "model"
+    with pytest.raises(OSError, match="No space left on device"):
+        export_model(model, tokenizer, target, "card")
+    assert not target.exists() and not (tmp_path / "model.partial").exists()
+
+
+def test_odd_inference_inputs(tiny_run, caplog):
+    from negotiation_stance import StanceClassifier
+
+    clf = StanceClassifier.from_pretrained(tiny_run["models_dir"] / "latest", batch_size=256)
+    with pytest.raises(ValueError, match="#0 is empty"):
+        clf.predict("")
+    with pytest.raises(ValueError, match="#1 is empty"):
+        clf.predict(["ok", " \n\t"])
+    with pytest.raises(TypeError, match="#0 is int"):
+        clf.predict([42])
+    assert clf.predict([]) == []
+    long_text = " ".join(["negotiations"] * 10_000)
+    with caplog.at_level("WARNING"):
+        [pred] = clf.predict(long_text)
+    assert "truncated" in caplog.text and pred.label in clf.labels
+    foreign = clf.predict(["Переговоры возобновятся в понедельник.", "Las negociaciones se reanudarán el lunes."])
+    assert all(abs(sum(p.probabilities.values()) - 1) < 1e-5 for p in foreign)
+    many = clf.predict(["Talks resume on Monday."] * 10_000)
+    assert len(many) == 10_000 and len({p.label for p in many}) == 1
+
+
+def test_unreachable_wandb_falls_back_to_offline(tmp_path, monkeypatch, caplog):
+    from test_training import wandb_summary
+
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)  # a key, but no server can be reached here
+    overrides = tiny_overrides(tmp_path, "logger=wandb", "wandb.mode=online", "wandb.init_timeout=5", "wandb.log_model=false")
+    with caplog.at_level("WARNING"):
+        metrics = train(compose_config("train", overrides))
+    assert "logging offline" in caplog.text
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test"] == metrics["test"]
+    assert wandb_summary(tmp_path / "run")["summary"]["test/macro_f1"] == pytest.approx(metrics["test"]["macro_f1"])
