@@ -50,11 +50,14 @@ def main() -> None:
     second = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "second_pass.jsonl")}
     adjudication = DATA / "annotations" / "adjudication.jsonl"
     adjudicated = {r.record["id"]: r.record for r in read_records(adjudication)} if adjudication.exists() else {}
-    # Kappa is measured on the blind labels: the writer's label before adjudication.
-    first = {
-        i: {**writers[i], "label": adjudicated.get(i, writers[i]).get("label_first", writers[i]["label"])}
-        for i in second
+    harmonised = {
+        r.record["id"]: r.record["before"] for r in read_records(DATA / "annotations" / "harmonisation.jsonl")
     }
+    # Kappa is measured on blind labels: the writer's own, before any harmonisation or adjudication.
+    original = {
+        i: harmonised.get(i, adjudicated[i]["label_first"] if i in adjudicated else writers[i]["label"]) for i in second
+    }
+    first = {i: {**writers[i], "label": original[i]} for i in second}
     report = {"sample_seed": SAMPLE_SEED, **agreement_report(first, second)}
     (DATA / "annotations" / "agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "disagreements"}, indent=1))

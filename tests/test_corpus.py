@@ -148,3 +148,14 @@ def test_leakage_checks_reject_bad_splits():
         {"id": "y", "split": "test", "text": "Talks will resume in Geneva on Monday, the envoy said!"},
     ]
     assert cross_split_duplicates(near) == [("x", "y", 1.0)]
+
+
+def test_data_card_reports_the_current_counts():
+    summary = json.loads((DATA / "processed" / "summary.json").read_text())
+    card = (DATA / "README.md").read_text()
+    assert f"**{summary['articles']} articles, {summary['sentences']:,} sentences" in card
+    for label, count in summary["labels"].items():
+        assert f"| `{label}` | {count:,} |" in card, label
+    agreement = json.loads((DATA / "annotations" / "agreement.json").read_text())
+    assert agreement["units"] >= 400
+    assert f"**{agreement['kappa_four_labels']:.3f}**" in card
