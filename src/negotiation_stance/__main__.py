@@ -34,6 +34,43 @@ def _print_table(predictions: list, labels: list[str]) -> None:
         print(f"{p.label:<{width}}  {p.score:.3f}  {text}")
 
 
+def _article(args: argparse.Namespace) -> int:
+    from negotiation_stance.inference import StanceClassifier
+    from negotiation_stance.modeling import ModelLoadError
+
+    path = Path(args.article)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: {path}: cannot read the article ({exc})", file=sys.stderr)
+        return 2
+    try:
+        classifier = StanceClassifier.from_pretrained(args.model, batch_size=args.batch_size, backend=args.backend)
+        result = classifier.predict_article(text, threshold=args.threshold)
+    except (ModelLoadError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    lines = [json.dumps({"type": "sentence", **vars(s)}, ensure_ascii=False) for s in result.sentences]
+    lines.append(json.dumps({"type": "summary", "speakers": result.speakers, "relevance": result.relevance}))
+    if args.output or args.format == "jsonl":
+        if args.output:
+            Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            print(f"wrote {len(result.sentences)} sentences to {args.output}", file=sys.stderr)
+        else:
+            print("\n".join(lines))
+        return 0
+    for s in result.sentences:
+        label = s.label if s.is_statement else "-"
+        text = s.text if len(s.text) <= 70 else s.text[:67] + "..."
+        print(f"{s.index:>3}  {(s.speaker or '')[:22]:<22}  {label:<15}  {s.score:.2f}  {text}")
+    print(f"\n{result.relevance}\n")
+    print(f"{'speaker':<28} statements  " + "  ".join(f"{k:>15}" for k in classifier.labels if k != "none"))
+    for speaker, info in result.speakers.items():
+        counts = "  ".join(f"{v:>15}" for v in info["counts"].values())
+        print(f"{speaker[:28]:<28} {info['statements']:>10}  {counts}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m negotiation_stance", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,21 +78,53 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--model", required=True, help="exported model folder, e.g. models/latest")
     predict.add_argument("texts", nargs="*", help="sentences to label")
     predict.add_argument("--input", help="a .txt file (one sentence per line) or a .jsonl file")
+    predict.add_argument("--article", help="a .txt article: split it, find each statement's speaker, summarise")
+    predict.add_argument("--threshold", type=float, default=0.5, help="article mode, three-label models: relevance")
     predict.add_argument("--text-field", default="text", help="field holding the text in --input .jsonl")
     predict.add_argument("--output", help="write JSON lines here instead of standard output")
     predict.add_argument("--format", choices=["table", "jsonl"], default="table")
     predict.add_argument("--batch-size", type=int, default=64)
+    predict.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the int8 ONNX export")
+    serve = sub.add_parser("serve", help="serve /predict and /predict_article over HTTP")
+    serve.add_argument("--model", required=True)
+    serve.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    export = sub.add_parser("export-onnx", help="write model.onnx and model.int8.onnx into a model folder")
+    export.add_argument("--model", required=True)
     args = parser.parse_args(argv)
 
+    if args.command == "serve":
+        import uvicorn
+
+        from negotiation_stance.inference import StanceClassifier
+        from negotiation_stance.serving import create_app
+
+        uvicorn.run(
+            create_app(StanceClassifier.from_pretrained(args.model, backend=args.backend)),
+            host=args.host,
+            port=args.port,
+        )
+        return 0
+    if args.command == "export-onnx":
+        from negotiation_stance.onnx_export import export_onnx
+
+        for path in export_onnx(args.model):
+            print(path)
+        return 0
+    if args.article:
+        if args.texts or args.input:
+            parser.error("--article takes one article file; do not also give sentences or --input")
+        return _article(args)
     texts = _read_inputs(args)
     if not texts:
-        parser.error("give sentences as arguments or a file with --input")
+        parser.error("give sentences as arguments, a file with --input, or an article with --article")
     from negotiation_stance.inference import StanceClassifier
     from negotiation_stance.modeling import ModelLoadError
 
     try:
-        classifier = StanceClassifier.from_pretrained(args.model, batch_size=args.batch_size)
-        predictions = classifier.predict(texts)
+        classifier = StanceClassifier.from_pretrained(args.model, batch_size=args.batch_size, backend=args.backend)
+        predictions = classifier.predict(texts, progress=len(texts) > 20 * args.batch_size)
     except (ModelLoadError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

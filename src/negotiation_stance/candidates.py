@@ -21,9 +21,14 @@ TALK_KEYWORDS = (
     "negotiat", "talks", "dialog", "diplomac", "diplomat", "ceasefire", "cease-fire", "truce", "armistice",
     "peace", "settlement", "mediat", "agreement", "deal", "accord", "summit", "roadmap", "de-escalat",
     "off-ramp", "compromise", "bargain", "envoy", "intermediar", "good offices", "sit down", "table",
-    "conciliat", "reconcil", "end the war", "end to the war", "end the conflict", "end to the conflict",
+    "conciliat", "reconcil", "resolution", "political solution", "political process",
 )  # fmt: skip
-_TALK_RE = re.compile("|".join(re.escape(k) for k in TALK_KEYWORDS), re.IGNORECASE)
+# Ending the fighting, in either order: "end the war", "the conflict ends", "an end to this war".
+_ENDING = (
+    r"\bend(?:s|ed|ing)?\b(?:\W+\w+){0,3}?\W+(?:war|conflict|fighting|hostilities)\b"
+    r"|\b(?:war|conflict|fighting|hostilities)\W+(?:\w+\W+){0,2}?end(?:s|ed)?\b"
+)
+_TALK_RE = re.compile("|".join([*(re.escape(k) for k in TALK_KEYWORDS), _ENDING]), re.IGNORECASE)
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 # Names in the Label Studio labelling config (data/label_studio_config.xml).

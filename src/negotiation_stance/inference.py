@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from negotiation_stance.articles import ArticleResult, analyse_article
 from negotiation_stance.evaluation import softmax
-from negotiation_stance.modeling import load_exported, predict_logits
+from negotiation_stance.modeling import load_exported, load_labels_and_tokenizer, predict_logits
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +32,60 @@ class Prediction:
 
 
 class StanceClassifier:
-    """An exported stance model, ready to label sentences in length-sorted batches."""
+    """An exported stance model, ready to label sentences in length-sorted batches.
+
+    ``backend="torch"`` runs the PyTorch weights; ``backend="onnx"`` runs the
+    ONNX export (``make export-onnx``), int8-quantised by default, with ONNX Runtime.
+    """
 
     def __init__(
-        self, model: Any, tokenizer: Any, labels: Sequence[str], *, max_length: int = 128, batch_size: int = 64
+        self,
+        logits_fn: Callable[..., np.ndarray],
+        tokenizer: Any,
+        labels: Sequence[str],
+        *,
+        max_length: int = 128,
+        batch_size: int = 64,
+        backend: str = "torch",
     ):
-        self.model, self.tokenizer, self.labels = model.eval(), tokenizer, list(labels)
-        self.max_length, self.batch_size = max_length, batch_size
+        self.logits_fn, self.tokenizer, self.labels = logits_fn, tokenizer, list(labels)
+        self.max_length, self.batch_size, self.backend = max_length, batch_size, backend
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, *, max_length: int = 128, batch_size: int = 64, device: str | None = None
+        cls,
+        path: str | Path,
+        *,
+        backend: str = "torch",
+        quantized: bool = True,
+        max_length: int = 128,
+        batch_size: int = 64,
+        device: str | None = None,
+        threads: int | None = None,
     ) -> StanceClassifier:
+        if backend == "onnx":
+            from negotiation_stance.onnx_export import ONNX_FP32, ONNX_INT8, OnnxLogits
+
+            tokenizer, labels = load_labels_and_tokenizer(path)
+            onnx_file = Path(path) / (ONNX_INT8 if quantized else ONNX_FP32)
+            run = OnnxLogits(onnx_file, tokenizer, threads=threads)
+            name = "onnx-int8" if quantized else "onnx-fp32"
+            return cls(run, tokenizer, labels, max_length=max_length, batch_size=batch_size, backend=name)
+        if backend != "torch":
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        if threads:
+            torch.set_num_threads(threads)
         tokenizer, model, labels = load_exported(path)
         if device:
             model = model.to(torch.device(device))
-        return cls(model, tokenizer, labels, max_length=max_length, batch_size=batch_size)
+        model.eval()
+
+        def run_torch(texts: Sequence[str], pairs: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:
+            return predict_logits(model, tokenizer, texts, pairs, **kwargs)
+
+        classifier = cls(run_torch, tokenizer, labels, max_length=max_length, batch_size=batch_size)
+        classifier.model = model
+        return classifier
 
     def _warn_if_truncated(self, items: list[str]) -> None:
         # Cheap pre-check on characters; only long texts are tokenized to count.
@@ -60,7 +100,11 @@ class StanceClassifier:
                 over[0],
             )
 
-    def predict(self, texts: str | Iterable[str]) -> list[Prediction]:
+    def predict_article(self, text: str, *, threshold: float = 0.5) -> ArticleResult:
+        """Every sentence of an article with its speaker and stance, plus a per-speaker summary."""
+        return analyse_article(text, self.predict, self.labels, threshold=threshold)
+
+    def predict(self, texts: str | Iterable[str], *, progress: bool = False) -> list[Prediction]:
         """Label each text; a single string is treated as a list of one."""
         items = [texts] if isinstance(texts, str) else list(texts)
         for i, text in enumerate(items):
@@ -72,7 +116,7 @@ class StanceClassifier:
             return []
         self._warn_if_truncated(items)
         probs = softmax(
-            predict_logits(self.model, self.tokenizer, items, batch_size=self.batch_size, max_length=self.max_length)
+            self.logits_fn(items, batch_size=self.batch_size, max_length=self.max_length, progress=progress)
         )
         return [
             Prediction(

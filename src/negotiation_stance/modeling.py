@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 
 class ModelLoadError(RuntimeError):
@@ -57,8 +63,8 @@ def build_model(
     return tokenizer, model
 
 
-def load_exported(model_dir: str | Path) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, list[str]]:
-    """Load an exported folder and its ordered labels, saying exactly what is missing."""
+def load_labels_and_tokenizer(model_dir: str | Path) -> tuple[PreTrainedTokenizerBase, list[str]]:
+    """Check an exported folder and read its tokenizer and ordered labels (no weights)."""
     folder = Path(model_dir).expanduser()
     if not folder.is_dir():
         raise ModelLoadError(f"model folder {str(folder)!r} does not exist (train one with `make train`)")
@@ -66,14 +72,20 @@ def load_exported(model_dir: str | Path) -> tuple[PreTrainedTokenizerBase, PreTr
         raise ModelLoadError(f"{folder}: config.json is missing; this is not an exported model folder")
     if not any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
         raise ModelLoadError(f"{folder}: tokenizer files are missing (tokenizer.json / tokenizer_config.json)")
-    model = AutoModelForSequenceClassification.from_pretrained(folder)
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    config = AutoConfig.from_pretrained(folder)
+    id2label = {int(k): v for k, v in config.id2label.items()}
     labels = [id2label[i] for i in range(len(id2label))]
     if all(label.startswith("LABEL_") for label in labels):
         raise ModelLoadError(
             f"{folder}/config.json has no label names (id2label is {labels}); export it with `make train`"
         )
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    return AutoTokenizer.from_pretrained(folder), labels
+
+
+def load_exported(model_dir: str | Path) -> tuple[PreTrainedTokenizerBase, PreTrainedModel, list[str]]:
+    """Load an exported folder and its ordered labels, saying exactly what is missing."""
+    tokenizer, labels = load_labels_and_tokenizer(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(Path(model_dir).expanduser())
     return tokenizer, model, labels
 
 
@@ -86,13 +98,19 @@ def predict_logits(
     *,
     batch_size: int = 64,
     max_length: int = 128,
+    progress: bool = False,
 ) -> np.ndarray:
     """Logits in input order; batches are sorted by length so padding stays small."""
     model.eval()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
     logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
     device = next(model.parameters()).device
-    for start in range(0, len(order), batch_size):
+    starts = range(0, len(order), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="predict", unit="batch")
+    for start in starts:
         idx = order[start : start + batch_size]
         batch_texts = [texts[i] for i in idx]
         batch_pairs = [pairs[i] for i in idx] if pairs else None

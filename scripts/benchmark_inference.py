@@ -1,0 +1,149 @@
+"""Inference speed and agreement: ``transformers.pipeline`` (baseline) vs StanceClassifier on
+PyTorch, ONNX fp32 and ONNX int8, on the same sentences and model, in one run.
+
+  python scripts/benchmark_inference.py --model models/latest [--sentences 1000] [--threads 2]
+
+Each backend runs in its own process so its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from negotiation_stance.config import project_root
+
+BACKENDS = ["pipeline", "torch", "onnx-fp32", "onnx-int8"]
+
+
+def load_sentences(n: int) -> tuple[list[str], str]:
+    """Real statements from ../shared/corpus when present (speed only), else the project's corpus."""
+    shared = project_root().parent / "shared" / "corpus" / "candidates.jsonl"
+    source = shared if shared.is_file() else project_root() / "data" / "processed" / "statements.jsonl"
+    texts = [json.loads(line)["text"] for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(texts) < n:
+        texts = (texts * (n // len(texts) + 1))[:n]
+    return texts[:n], str(source)
+
+
+def _peak_rss_mb() -> float:
+    # VmHWM is this process's own high-water mark; ru_maxrss would carry the parent's over exec.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(backend: str, model: str, texts: list[str], threads: int, batch_size: int) -> dict:
+    import torch
+
+    torch.set_num_threads(threads)
+    if backend == "pipeline":
+        from transformers import pipeline
+
+        pipe = pipeline("text-classification", model=model, device="cpu")
+        run = lambda items: [p["label"] for p in pipe(items)]  # noqa: E731  (the user's default call)
+    else:
+        from negotiation_stance import StanceClassifier
+
+        kind = "onnx" if backend.startswith("onnx") else "torch"
+        clf = StanceClassifier.from_pretrained(
+            model, backend=kind, quantized=backend == "onnx-int8", batch_size=batch_size, threads=threads
+        )
+        run = lambda items: [p.label for p in clf.predict(items)]  # noqa: E731
+    run(texts[:32])  # warm-up
+    start = time.perf_counter()
+    labels = run(texts)
+    seconds = time.perf_counter() - start
+    peak_mb = _peak_rss_mb()
+    return {
+        "backend": backend,
+        "seconds": seconds,
+        "per_second": len(texts) / seconds,
+        "peak_mb": peak_mb,
+        "labels": labels,
+    }
+
+
+def agreement_sets(model: str, threads: int) -> dict[str, dict[str, float]]:
+    """Label agreement of ONNX with PyTorch on the corpus test split and real_dev (when present)."""
+    from negotiation_stance import StanceClassifier
+
+    sets = {}
+    test = project_root() / "data" / "processed" / "statements.jsonl"
+    rows = [json.loads(line) for line in test.read_text(encoding="utf-8").splitlines()]
+    sets["corpus test split"] = [r["text"] for r in rows if r["split"] == "test"]
+    real_dev = project_root().parent / "shared" / "eval" / "real_dev.jsonl"
+    if real_dev.is_file():
+        sets["real_dev"] = [json.loads(line)["text"] for line in real_dev.read_text(encoding="utf-8").splitlines()]
+    reference = StanceClassifier.from_pretrained(model, threads=threads)
+    out = {}
+    for name, texts in sets.items():
+        ref = [p.label for p in reference.predict(texts)]
+        out[name] = {"n": len(texts)}
+        for quantized in (False, True):
+            clf = StanceClassifier.from_pretrained(model, backend="onnx", quantized=quantized, threads=threads)
+            got = [p.label for p in clf.predict(texts)]
+            out[name]["onnx-int8" if quantized else "onnx-fp32"] = sum(
+                a == b for a, b in zip(ref, got, strict=True)
+            ) / len(ref)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(project_root() / "models" / "latest"))
+    parser.add_argument("--sentences", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    texts, source = load_sentences(args.sentences)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.model, texts, args.threads, args.batch_size)))
+        return
+
+    model_dir = Path(args.model)
+    if not (model_dir / "model.int8.onnx").is_file():
+        from negotiation_stance.onnx_export import export_onnx
+
+        print(f"exporting ONNX files into {model_dir} ...", file=sys.stderr)
+        export_onnx(model_dir)
+    results = {}
+    for backend in args.backends.split(","):
+        cmd = [sys.executable, __file__, "--worker", backend, "--model", args.model, "--sentences", str(args.sentences),
+               "--threads", str(args.threads), "--batch-size", str(args.batch_size)]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+        if out.returncode != 0:
+            raise SystemExit(f"{backend} failed:\n{out.stderr[-2000:]}")
+        results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
+    base = results.get("pipeline")
+    ref = results.get("torch")
+    print(
+        f"\n{len(texts)} sentences from {source}; model {args.model}; {args.threads} threads; batch {args.batch_size}"
+    )
+    print(f"{'backend':<12} {'sentences/s':>12} {'x pipeline':>11} {'peak MB':>9} {'agree w/ torch':>15}")
+    for name, r in results.items():
+        ratio = f"{r['per_second'] / base['per_second']:.2f}x" if base else "–"
+        agree = sum(a == b for a, b in zip(r["labels"], ref["labels"], strict=True)) / len(texts) if ref else None
+        agree_text = f"{100 * agree:.1f}%" if agree is not None else "–"
+        print(f"{name:<12} {r['per_second']:>12.1f} {ratio:>11} {r['peak_mb']:>9.0f} {agree_text:>15}")
+    agreement = agreement_sets(args.model, args.threads)
+    print("\nONNX label agreement with PyTorch:")
+    for name, a in agreement.items():
+        print(f"  {name:<18} n={a['n']:<5} fp32 {100 * a['onnx-fp32']:.1f}%   int8 {100 * a['onnx-int8']:.1f}%")
+    if args.json:
+        summary = {k: {kk: vv for kk, vv in v.items() if kk != "labels"} for k, v in results.items()}
+        args.json.write_text(json.dumps({"speed": summary, "agreement": agreement, "source": source}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
