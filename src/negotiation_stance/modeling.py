@@ -8,8 +8,9 @@ label order are decided in one place.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,9 +90,22 @@ def load_exported(model_dir: str | Path) -> tuple[PreTrainedTokenizerBase, PreTr
     return tokenizer, model, labels
 
 
-@torch.inference_mode()
-def predict_logits(
-    model: PreTrainedModel,
+def length_sorted_batches(
+    texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int, progress: bool = False
+) -> Iterator[list[int]]:
+    """Indices of ``texts`` in batches of similar length, so padding stays small."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
+    starts: Iterable[int] = range(0, len(order), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="predict", unit="batch")
+    for start in starts:
+        yield order[start : start + batch_size]
+
+
+def batched_logits(
+    forward: Callable[[Any], np.ndarray],
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     pairs: Sequence[str] | None = None,
@@ -99,26 +113,42 @@ def predict_logits(
     batch_size: int = 64,
     max_length: int = 128,
     progress: bool = False,
+    tensors: str = "pt",
 ) -> np.ndarray:
-    """Logits in input order; batches are sorted by length so padding stays small."""
-    model.eval()
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
-    logits = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    device = next(model.parameters()).device
-    starts = range(0, len(order), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="predict", unit="batch")
-    for start in starts:
-        idx = order[start : start + batch_size]
-        batch_texts = [texts[i] for i in idx]
-        batch_pairs = [pairs[i] for i in idx] if pairs else None
+    """Logits in input order from any backend's ``forward(encoded batch)``, in length-sorted batches."""
+    out: np.ndarray | None = None
+    for idx in length_sorted_batches(texts, pairs, batch_size, progress):
         encoded = tokenizer(
-            batch_texts, batch_pairs, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-        ).to(device)
-        logits[idx] = model(**encoded).logits.float().cpu().numpy()
-    return logits
+            [texts[i] for i in idx],
+            [pairs[i] for i in idx] if pairs else None,
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors=tensors,
+        )
+        logits = forward(encoded)
+        if out is None:
+            out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float32)
+        out[idx] = logits
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def predict_logits(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> np.ndarray:
+    """PyTorch logits in input order (see ``batched_logits`` for the keyword arguments)."""
+    model.eval()
+    device = next(model.parameters()).device
+
+    @torch.inference_mode()
+    def forward(encoded: Any) -> np.ndarray:
+        return model(**encoded.to(device)).logits.float().cpu().numpy()
+
+    return batched_logits(forward, tokenizer, texts, pairs, **kwargs)
 
 
 def scale_logits(model: PreTrainedModel, factor: float) -> None:

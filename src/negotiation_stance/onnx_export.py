@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,34 +85,11 @@ class OnnxLogits:
         self.names = [i.name for i in self.session.get_inputs()]
         self.tokenizer = tokenizer
 
-    def __call__(
-        self,
-        texts: Sequence[str],
-        pairs: Sequence[str] | None = None,
-        *,
-        batch_size: int = 64,
-        max_length: int = 128,
-        progress: bool = False,
-    ) -> np.ndarray:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out: np.ndarray | None = None
-        starts = range(0, len(order), batch_size)
-        if progress:
-            from tqdm.auto import tqdm
+    def _forward(self, encoded: Any) -> np.ndarray:
+        return self.session.run(["logits"], {n: encoded[n].astype(np.int64) for n in self.names})[0]
 
-            starts = tqdm(starts, desc="predict", unit="batch")
-        for start in starts:
-            idx = order[start : start + batch_size]
-            enc = self.tokenizer(
-                [texts[i] for i in idx],
-                [pairs[i] for i in idx] if pairs else None,
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_tensors="np",
-            )
-            logits = self.session.run(["logits"], {n: enc[n].astype(np.int64) for n in self.names})[0]
-            if out is None:
-                out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float32)
-            out[idx] = logits
-        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:
+        """Logits in input order (keyword arguments as ``modeling.batched_logits``)."""
+        from negotiation_stance.modeling import batched_logits
+
+        return batched_logits(self._forward, self.tokenizer, texts, pairs, tensors="np", **kwargs)

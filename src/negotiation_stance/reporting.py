@@ -303,14 +303,20 @@ def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
     import torch
 
     from negotiation_stance import tracking
-    from negotiation_stance.config import to_plain_dict
     from negotiation_stance.modeling import load_exported
 
     torch.set_num_threads(cfg.training.num_threads)
     output_dir = Path(cfg.paths.output_dir)
     tokenizer, model, labels = load_exported(cfg.model_dir)
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
-    drop = sorted(set(cfg.data.drop_labels) | (set(cfg.data.labels) - set(labels)))
+    missing = sorted(set(cfg.data.labels) - set(labels))
+    if missing:
+        log.warning(
+            "The model at %s has no %s label(s) (its labels: %s); rows with them are left out and counted as "
+            "'dropped'. Train with data=negotiation_all for a model that predicts none.",
+            cfg.model_dir, missing, labels,
+        )  # fmt: skip
+    drop = sorted(set(cfg.data.drop_labels) | set(missing))
     paths = {"train": cfg.data.train_path, "validation": cfg.data.validation_path, "test": cfg.data.test_path}
     kwargs = {"batch_size": cfg.training.eval_batch_size, "max_length": cfg.training.max_length}
     reports: dict[str, SplitReport] = {}
@@ -342,13 +348,7 @@ def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
         **{name: reports[name].metrics for name in cfg.splits},
         "real": {name: report.metrics for name, report in real.items()},
     }
-    run = tracking.start_run(
-        cfg.wandb,
-        enabled=cfg.logger.name == "wandb",
-        output_dir=output_dir,
-        config=to_plain_dict(cfg),
-        tags=list(cfg.tags),
-    )
+    run = tracking.start_run_for(cfg, output_dir)
     try:
         write_reports(output_dir, f"Evaluation of {cfg.model_dir}", reports, {"data": cfg.data.name, "labels": labels})
         tracking.log_reports(run, reports, labels, output_dir, max_errors=settings.max_errors)

@@ -68,6 +68,19 @@ def start_run(settings: Any, *, enabled: bool, output_dir: Path, config: dict[st
         return wandb.init(mode="offline", **kwargs)
 
 
+def start_run_for(cfg: Any, output_dir: Path, *, tags: list[str] | None = None) -> Any | None:
+    """``start_run`` with the settings of a composed config (``logger``, ``wandb``, ``tags``)."""
+    from negotiation_stance.config import to_plain_dict
+
+    return start_run(
+        cfg.wandb,
+        enabled=cfg.logger.name == "wandb",
+        output_dir=output_dir,
+        config=to_plain_dict(cfg),
+        tags=list(cfg.tags) if tags is None else tags,
+    )
+
+
 def _has_netrc_key() -> bool:
     netrc = Path.home() / ".netrc"
     return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")

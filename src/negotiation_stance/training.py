@@ -30,7 +30,6 @@ from transformers import (
 )
 
 from negotiation_stance import tracking
-from negotiation_stance.config import to_plain_dict
 from negotiation_stance.data import load_splits
 from negotiation_stance.evaluation import classification_metrics, fit_temperature
 from negotiation_stance.export import export_model, model_card, point_latest
@@ -137,13 +136,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     counts = {split: len(ds) for split, ds in splits.items()}
     log.info("Data %s: %s", cfg.data.name, counts)
 
-    run = tracking.start_run(
-        cfg.wandb,
-        enabled=cfg.logger.name == "wandb",
-        output_dir=output_dir,
-        config=to_plain_dict(cfg),
-        tags=list(cfg.tags),
-    )
+    run = tracking.start_run_for(cfg, output_dir)
     base_model = str(cfg.model.base_model_id or cfg.model.name_or_path)
     failed = True
     try:
