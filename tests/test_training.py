@@ -199,3 +199,22 @@ def test_make_train_default_end_to_end(tmp_path):
     assert "Exported model:" in out.stdout
     metrics = json.loads(next((tmp_path / "logs").glob("train/runs/*/metrics.json")).read_text())
     assert metrics["test"]["macro_f1"] >= 0.80
+
+
+def test_evaluate_exported_model_on_four_label_data(tiny_run, tmp_path, caplog):
+    from negotiation_stance.reporting import evaluate_model_dir
+
+    overrides = [
+        f"model_dir={tiny_run['run_dir'] / 'model'}",
+        "data=fixture",
+        "data.labels=[pro_negotiation,skeptical,conditional,none]",
+        "data.drop_labels=[]",
+        f"paths.output_dir={tmp_path}",
+        "logger=none",
+    ]
+    with caplog.at_level("WARNING"):
+        metrics = evaluate_model_dir(compose_config("evaluate", overrides))
+    assert "has no ['none'] label" in caplog.text
+    assert metrics["test"]["dropped"] == {"none": 1} and metrics["test"]["n"] == 3
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["labels"] == LABELS and (tmp_path / "report.md").is_file()

@@ -27,6 +27,8 @@ def start_run(settings: Any, *, enabled: bool, output_dir: Path, config: dict[st
     os.environ.setdefault("WANDB_SILENT", "true")
     # The Trainer's W&B callback must not upload checkpoints unless asked.
     os.environ["WANDB_LOG_MODEL"] = "end" if settings.log_model else "false"
+    # Artifact staging files belong to the run too, not to ~/.local/share/wandb.
+    os.environ["WANDB_DATA_DIR"] = str(output_dir / "wandb" / "data")
     id_file = output_dir / RUN_ID_FILE
     # A W&B sweep agent chooses the run id itself; otherwise the folder keeps it for resuming.
     run_id = os.environ.get("WANDB_RUN_ID") or (
