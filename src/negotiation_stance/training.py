@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ def tokenize(ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -
     return ds.map(encode, batched=True, remove_columns=[c for c in ds.column_names if c not in keep])
 
 
-def macro_f1_metric(labels: list[str]):
+def macro_f1_metric(labels: list[str]) -> Callable[[EvalPrediction], dict[str, float]]:
     def compute(pred: EvalPrediction) -> dict[str, float]:
         scores = classification_metrics(pred.label_ids, np.argmax(pred.predictions, axis=-1), labels)
         return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
@@ -129,6 +130,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     except OSError as exc:
         raise OSError(f"paths.output_dir {output_dir} is not writable: {exc.strerror or exc}") from exc
 
+    precision = precision_flags(cfg.training.precision)  # a bad value fails before any work
     torch.set_num_threads(cfg.training.num_threads)
     set_seed(cfg.seed)  # before the model exists: the new head's weights depend on it
     labels = list(cfg.data.labels)
@@ -167,7 +169,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             run_name=run.name if run is not None else None,
             disable_tqdm=not os.isatty(2),
             dataloader_pin_memory=torch.cuda.is_available(),
-            **precision_flags(cfg.training.precision),
+            **precision,
         )
         callbacks = []
         if cfg.training.early_stopping_patience > 0:
