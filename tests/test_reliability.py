@@ -140,6 +140,6 @@ def test_unreachable_wandb_falls_back_to_offline(tmp_path, monkeypatch, caplog):
 
 
 def test_bad_precision_fails_before_any_work(tmp_path):
-    with pytest.raises(ValueError, match="training.precision must be auto, fp32, fp16 or bf16"):
+    with pytest.raises(ValueError, match=r"training\.precision must be auto, fp32, fp16 or bf16"):
         train(compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.precision=fp8")))
     assert not (tmp_path / "run" / "checkpoints").exists()
