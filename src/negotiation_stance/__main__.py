@@ -15,10 +15,14 @@ def _read_inputs(args: argparse.Namespace) -> list[str]:
     if not path.is_file():
         raise SystemExit(f"error: {path}: file not found")
     if path.suffix.lower() == ".jsonl":
-        from negotiation_stance.data import read_records
+        from negotiation_stance.data import DataError, read_records
 
+        try:
+            rows = read_records(path)
+        except DataError as exc:
+            raise SystemExit(f"error: {exc}") from exc
         texts = []
-        for row in read_records(path):
+        for row in rows:
             value = row.record.get(args.text_field)
             if not isinstance(value, str) or not value.strip():
                 raise SystemExit(f"error: {path}, line {row.line}, field '{args.text_field}': missing or empty")
@@ -47,7 +51,7 @@ def _article(args: argparse.Namespace) -> int:
     try:
         classifier = StanceClassifier.from_pretrained(args.model, batch_size=args.batch_size, backend=args.backend)
         result = classifier.predict_article(text, threshold=args.threshold)
-    except (ModelLoadError, ValueError) as exc:
+    except (ModelLoadError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     lines = [json.dumps({"type": "sentence", **vars(s)}, ensure_ascii=False) for s in result.sentences]
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         classifier = StanceClassifier.from_pretrained(args.model, batch_size=args.batch_size, backend=args.backend)
         predictions = classifier.predict(texts, progress=len(texts) > 20 * args.batch_size)
-    except (ModelLoadError, ValueError, TypeError) as exc:
+    except (ModelLoadError, FileNotFoundError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.output:
