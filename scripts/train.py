@@ -17,6 +17,8 @@ def main(cfg: DictConfig) -> float:
     from negotiation_stance.training import train  # heavy imports after config errors surface
 
     metrics = train(cfg)
+    if metrics.get("rank", 0) != 0:
+        return float("nan")  # data-parallel worker: rank 0 reports
     log.info(
         "validation macro-F1 %.4f | test macro-F1 %.4f", metrics["validation"]["macro_f1"], metrics["test"]["macro_f1"]
     )

@@ -122,9 +122,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("Resuming run %s (this invocation's log stays in %s)", resumed, output_dir)
         (output_dir / "resumed_into.txt").write_text(str(resumed) + "\n")
         output_dir = resumed
+    # Under torchrun every rank runs this function; only rank 0 logs, reports and exports.
+    rank = int(os.environ.get("RANK", "0"))
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        probe = output_dir / ".write_test"
+        probe = output_dir / f".write_test.{rank}"
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
@@ -138,7 +140,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     counts = {split: len(ds) for split, ds in splits.items()}
     log.info("Data %s: %s", cfg.data.name, counts)
 
-    run = tracking.start_run_for(cfg, output_dir)
+    run = tracking.start_run_for(cfg, output_dir) if rank == 0 else None
     base_model = str(cfg.model.base_model_id or cfg.model.name_or_path)
     failed = True
     try:
@@ -169,8 +171,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             run_name=run.name if run is not None else None,
             disable_tqdm=not os.isatty(2),
             dataloader_pin_memory=torch.cuda.is_available(),
+            # Explicit on CPU-only machines: torchrun then gets gloo data parallelism, not N copies.
+            use_cpu=not torch.cuda.is_available(),
+            # Per-device mean loss; DDP averages gradients. The default rescales the logged
+            # train and eval losses by the number of processes.
+            average_tokens_across_devices=False,
             **precision,
         )
+        if args.world_size > 1:
+            log.info("Data-parallel training: rank %d of %d (%s)", rank, args.world_size, args.parallel_mode)
         callbacks = []
         if cfg.training.early_stopping_patience > 0:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
@@ -193,6 +202,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         train_seconds = time.perf_counter() - started
 
+        if rank != 0:
+            failed = False
+            return {"rank": rank, "train": {"global_step": result.global_step}}
         # trainer.model is now the best checkpoint by validation macro-F1.
         model = trainer.model
         settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
