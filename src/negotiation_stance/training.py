@@ -176,6 +176,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             # Per-device mean loss; DDP averages gradients. The default rescales the logged
             # train and eval losses by the number of processes.
             average_tokens_across_devices=False,
+            ddp_find_unused_parameters=False,
             **precision,
         )
         if args.world_size > 1:
