@@ -156,7 +156,8 @@ def test_model_without_label_names_is_refused(tiny_run, tmp_path):
         load_exported(broken)
 
 
-def test_generic_jsonl_data_with_pair_field(tmp_path):
+@pytest.mark.parametrize("with_pair", [True, False], ids=["pair_field", "single_text"])
+def test_generic_jsonl_data(tmp_path, with_pair):
     from negotiation_stance.training import train
 
     rows = [json.loads(line) for line in (FIXTURES / "statements_tiny.jsonl").read_text().splitlines()]
@@ -174,7 +175,7 @@ def test_generic_jsonl_data_with_pair_field(tmp_path):
         f"data.validation_path={tmp_path / 'validation.jsonl'}",
         f"data.test_path={tmp_path / 'test.jsonl'}",
         "data.text_field=sentence",
-        "data.pair_field=target",
+        f"data.pair_field={'target' if with_pair else 'null'}",
         "data.label_field=stance",
         "data.labels=[favor,against]",
     )
