@@ -22,11 +22,10 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from negotiation_stance import tracking
 from negotiation_stance.config import to_plain_dict
-from negotiation_stance.data import load_split, load_splits
-from negotiation_stance.reporting import EvalSettings, SplitReport, write_json, write_reports
+from negotiation_stance.data import load_splits
+from negotiation_stance.reporting import EvalSettings, SplitReport, load_real_sets, write_json, write_reports
 
 log = logging.getLogger(__name__)
-STANCE = ("pro_negotiation", "skeptical", "conditional")
 
 
 @dataclass
@@ -96,31 +95,17 @@ def score_baseline(
             labels,
             settings,
         )
-    if eval_dir.is_dir() and set(STANCE) <= set(labels):
-        for name in real_sets:
-            path = eval_dir / f"{name}.jsonl"
-            if path.is_file():
-                rows, dropped = load_split(
-                    path, labels=labels, id_field="id", drop_labels=[] if "none" in labels else ["none"]
-                )
-                texts = [r["text"] for r in rows]
-                reports[name] = SplitReport(
-                    name,
-                    [r["id"] for r in rows],
-                    texts,
-                    [r["label"] for r in rows],
-                    baseline.logits(texts),
-                    labels,
-                    settings,
-                )
-                reports[name].metrics["dropped"] = dict(dropped)
+    for name, (rows, dropped) in load_real_sets(eval_dir, real_sets, labels).items():
+        texts = [r["text"] for r in rows]
+        ids, gold = [r["id"] for r in rows], [r["label"] for r in rows]
+        reports[name] = SplitReport(name, ids, texts, gold, baseline.logits(texts), labels, settings)
+        reports[name].metrics["dropped"] = dropped
     return reports
 
 
 def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Fit, score and report every configured baseline; one run folder and W&B run each."""
     results = {}
-
     labels = list(cfg.data.labels)
     splits = load_splits(cfg.data)
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)

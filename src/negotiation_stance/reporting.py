@@ -210,6 +210,33 @@ def score_rows(
     )
 
 
+def load_real_sets(
+    eval_dir: Path, names: Sequence[str], labels: Sequence[str]
+) -> dict[str, tuple[list[dict[str, Any]], dict[str, int]]]:
+    """Rows of the real-text sets in ``../shared/eval`` that a model with ``labels`` can be scored on.
+
+    A three-label model is scored on the stance rows only; the rows left out are
+    returned as counts (``dropped``), never silently. Empty when the folder is absent.
+    """
+    stance = ("pro_negotiation", "skeptical", "conditional")
+    if not set(stance) <= set(labels):
+        log.info("Real-text evaluation skipped: the labels %s are not the contract's stance labels.", list(labels))
+        return {}
+    if not eval_dir.is_dir():
+        log.info("Real-text evaluation skipped: %s not found (it exists only beside the project's CI).", eval_dir)
+        return {}
+    sets = {}
+    for name in names:
+        path = eval_dir / f"{name}.jsonl"
+        if not path.is_file():
+            log.info("Real-text set %s skipped: %s not found.", name, path)
+            continue
+        drop = [] if "none" in labels else ["none"]
+        rows, dropped = load_split(path, labels=list(labels), id_field="id", drop_labels=drop)
+        sets[name] = (rows, dict(dropped))
+    return sets
+
+
 def score_real_sets(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -219,31 +246,11 @@ def score_real_sets(
     settings: EvalSettings,
     **kwargs: Any,
 ) -> dict[str, SplitReport]:
-    """Score the real-text sets in ``../shared/eval`` when that folder exists.
-
-    A three-label model is scored on the stance rows only; the rows left out are
-    counted in the metrics (``dropped``), never silently.
-    """
-    stance = ("pro_negotiation", "skeptical", "conditional")
-    if not set(stance) <= set(labels):
-        log.info(
-            "Real-text evaluation skipped: the model's labels %s are not the contract's stance labels.", list(labels)
-        )
-        return {}
-    if not eval_dir.is_dir():
-        log.info("Real-text evaluation skipped: %s not found (it exists only beside the project's CI).", eval_dir)
-        return {}
+    """Score a transformer on the real-text sets (see ``load_real_sets``)."""
     reports = {}
-    for name in names:
-        path = eval_dir / f"{name}.jsonl"
-        if not path.is_file():
-            log.info("Real-text set %s skipped: %s not found.", name, path)
-            continue
-        drop = [] if "none" in labels else ["none"]
-        rows, dropped = load_split(path, labels=list(labels), id_field="id", drop_labels=drop)
-        report = score_rows(name, model, tokenizer, rows, labels, settings, **kwargs)
-        report.metrics["dropped"] = dict(dropped)
-        reports[name] = report
+    for name, (rows, dropped) in load_real_sets(eval_dir, names, labels).items():
+        reports[name] = score_rows(name, model, tokenizer, rows, labels, settings, **kwargs)
+        reports[name].metrics["dropped"] = dropped
     return reports
 
 
