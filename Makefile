@@ -71,7 +71,7 @@ evaluate: setup ## Evaluate an exported model: make evaluate MODEL=models/latest
 predict: setup ## Label a sentence: make predict TEXT="..." [MODEL=models/latest]
 	$(BIN)/python -m negotiation_stance predict --model $(MODEL) "$(TEXT)"
 
-export-onnx: setup ## Write model.onnx + model.int8.onnx into a model folder: make export-onnx MODEL=models/latest
+export-onnx: setup ## Write model.onnx, model.int8.onnx and its fp32 re-check margin: make export-onnx MODEL=models/latest
 	$(BIN)/python -m negotiation_stance export-onnx --model $(MODEL)
 
 benchmark: setup ## Inference speed: pipeline vs torch vs ONNX fp32/int8 on the same 1,000 sentences
@@ -86,6 +86,9 @@ test: setup ## Fast tests (slow ones skipped)
 test-full: setup ## All tests, including slow end-to-end runs
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
+test-gpu: setup ## The GPU checks (mixed precision, device choice); they skip without CUDA. Needs make setup TORCH=torch
+	$(BIN)/python -m pytest -q -rs tests/test_gpu.py
+
 lint: setup ## Ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -98,4 +101,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data train train-ddp pretrained-mpnet baselines sweep search compare evaluate predict export-onnx benchmark serve test test-full lint format clean
+.PHONY: help setup data train train-ddp pretrained-mpnet baselines sweep search compare evaluate predict export-onnx benchmark serve test test-full test-gpu lint format clean

@@ -176,3 +176,16 @@ def test_http_api(tiny_run):
     assert client.post("/predict", json={"texts": "not a list"}).status_code == 422
     article = client.post("/predict_article", json={"text": ARTICLE}).json()
     assert len(article["sentences"]) == 8 and "Ilse Varga" in {s["speaker"] for s in article["sentences"]}
+
+
+def test_export_onnx_cli_rejects_a_bad_calibration_file_before_exporting(tiny_run, tmp_path):
+    bad = tmp_path / "calibration.jsonl"
+    bad.write_text('{"text": "Talks resume on Monday."}\n{"text": "unterminated\n')
+    model = tiny_run["run_dir"] / "model"
+    out = subprocess.run(
+        [sys.executable, "-m", "negotiation_stance", "export-onnx", "--model", str(model), "--calibration", str(bad)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert f"{bad}, line 2" in out.stderr and "Traceback" not in out.stderr
+    assert not (model / "model.onnx").exists()

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "export-onnx":
         from negotiation_stance.data import DataError
-        from negotiation_stance.onnx_export import calibration_sentences, export_onnx
+        from negotiation_stance.onnx_export import calibration_sentences, export_onnx, onnx_settings
 
         if args.calibration is None and DEFAULT_CALIBRATION.is_file():
             args.calibration = DEFAULT_CALIBRATION
@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         for path in paths:
             print(path)
+        settings = onnx_settings(args.model)
+        print(f"int8 fp32 re-check margin {settings['recheck_margin']:.3f}", file=sys.stderr)
+        if "calibration" in settings:
+            print(f"calibration: {json.dumps(settings['calibration'])}", file=sys.stderr)
         return 0
     if args.article:
         if args.texts or args.input:

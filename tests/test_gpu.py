@@ -1,0 +1,42 @@
+"""Precision and device choice. The GPU checks run only where CUDA is present (`make test-gpu`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import compose_config, tiny_overrides
+from negotiation_stance.training import precision_flags
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_precision_auto_follows_the_hardware():
+    flags = precision_flags("auto")
+    if not torch.cuda.is_available():
+        assert flags == {"bf16": False, "fp16": False}
+    elif torch.cuda.is_bf16_supported():
+        assert flags == {"bf16": True, "fp16": False}
+    else:
+        assert flags == {"bf16": False, "fp16": True}
+    assert precision_flags("fp16") == {"bf16": False, "fp16": True}
+    assert precision_flags("fp32") == {"bf16": False, "fp16": False}
+    with pytest.raises(ValueError, match=r"training\.precision must be"):
+        precision_flags("int8")
+
+
+@gpu
+def test_training_runs_on_the_gpu_in_mixed_precision_and_exports_a_cpu_model(tmp_path):
+    from negotiation_stance import StanceClassifier
+    from negotiation_stance.training import train
+
+    torch.cuda.reset_peak_memory_stats()
+    metrics = train(compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.precision=auto")))
+    assert torch.cuda.max_memory_allocated() > 0, "training did not touch the GPU"
+    assert metrics["validation"]["macro_f1"] >= 0
+    folder = tmp_path / "run" / "model"
+    texts = ["The minister said talks could resume next week.", "Rebels called the offer a trick."]
+    on_gpu = StanceClassifier.from_pretrained(folder, device="cuda").logits_fn(texts)
+    on_cpu = StanceClassifier.from_pretrained(folder).logits_fn(texts)
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-2)  # the export is fp32 and device-free
