@@ -103,10 +103,16 @@ def test_int8_recheck_recomputes_near_ties_in_fp32(onnx_model):
     from negotiation_stance import StanceClassifier
     from negotiation_stance.onnx_export import onnx_settings, top2_margin
 
+    def default_batch_size() -> int:
+        import inspect
+
+        return inspect.signature(StanceClassifier.from_pretrained).parameters["batch_size"].default
+
     texts = [line for line in ARTICLE.splitlines() if line]
     settings = onnx_settings(onnx_model)
     assert settings["quantization"]["fp32_ffn_layers"] == 3
     assert settings["calibration"]["n"] == 18  # the fixture's train and validation rows, not its test rows
+    assert settings["calibration"]["batch_size"] == default_batch_size()  # calibrated as inference runs
     assert settings["calibration"]["agreement_with_recheck"] >= settings["calibration"]["target_agreement"]
     default = StanceClassifier.from_pretrained(onnx_model, backend="onnx")
     assert default.backend == ("onnx-int8+recheck" if settings["recheck_margin"] > 0 else "onnx-int8")

@@ -59,7 +59,8 @@ class StanceClassifier:
         backend: str = "torch",
         quantized: bool = True,
         max_length: int = 128,
-        batch_size: int = 16,  # measured on 2 cores: ONNX 15-20% faster than 64, PyTorch the same
+        batch_size: int = 16,  # measured on 2 cores: ONNX 15-20% faster than 64, PyTorch the same;
+        # export_onnx calibrates the int8 re-check at this size (INFERENCE_BATCH_SIZE)
         device: str | None = None,
         threads: int | None = None,
         recheck_margin: float | None = None,

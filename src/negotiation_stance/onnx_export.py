@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 ONNX_FP32 = "model.onnx"
 ONNX_INT8 = "model.int8.onnx"
 ONNX_CONFIG = "onnx_config.json"
+# StanceClassifier's default. Dynamic quantisation scales activations per batch, so int8
+# labels can depend on which sentences share a batch: calibrate as inference will run.
+INFERENCE_BATCH_SIZE = 16
 
 
 def fp32_nodes(model_path: Path, fp32_ffn_layers: int) -> list[str]:
@@ -108,6 +111,7 @@ def export_onnx(
     calibration_texts: Sequence[str] | None = None,
     calibration_source: str = "",
     target_agreement: float = 0.999,
+    batch_size: int = INFERENCE_BATCH_SIZE,
 ) -> tuple[Path, Path]:
     """Write ``model.onnx``, ``model.int8.onnx`` and ``onnx_config.json`` beside the Hugging Face files.
 
@@ -175,8 +179,8 @@ def export_onnx(
     }
     if calibration_texts:
         texts = list(calibration_texts)
-        reference = predict_logits(model, tokenizer, texts)
-        quantised = OnnxLogits(int8, tokenizer)(texts)
+        reference = predict_logits(model, tokenizer, texts, batch_size=batch_size)
+        quantised = OnnxLogits(int8, tokenizer)(texts, batch_size=batch_size)
         margin = choose_recheck_margin(reference, quantised, target_agreement)
         flipped = reference.argmax(1) != quantised.argmax(1)
         rechecked = top2_margin(quantised) < margin
@@ -185,6 +189,7 @@ def export_onnx(
             "source": calibration_source,
             "n": len(texts),
             "target_agreement": target_agreement,
+            "batch_size": batch_size,
             "int8_agreement": float(1 - flipped.mean()),
             "agreement_with_recheck": float(1 - (flipped & ~rechecked).mean()),
             "recheck_fraction": float(rechecked.mean()),
