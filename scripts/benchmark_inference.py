@@ -71,14 +71,14 @@ def worker(backend: str, model: str, texts: list[str], threads: int, batch_size:
         start = time.perf_counter()
         labels = run(texts)
         times.append(time.perf_counter() - start)
-    rechecked = getattr(getattr(clf, "logits_fn", None), "rechecked", None) if backend != "pipeline" else None
+    recheck = getattr(clf, "logits_fn", None) if backend != "pipeline" else None
     return {
         "backend": backend,
         "seconds": min(times),
         "seconds_all": times,
         "per_second": len(texts) / min(times),
         "peak_mb": _peak_rss_mb(),
-        "recheck_fraction": rechecked / (32 + repeats * len(texts)) if rechecked is not None else None,
+        "recheck_fraction": recheck.rechecked / recheck.seen if hasattr(recheck, "rechecked") else None,
         "labels": labels,
     }
 

@@ -1,4 +1,4 @@
-"""Precision and device choice. The GPU checks run only where CUDA is present (`make test-gpu`)."""
+"""Precision and device choice. The GPU check runs only where CUDA is present (`make test-gpu`)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_precision_auto_follows_the_hardware():
 
 
 @gpu
-def test_training_runs_on_the_gpu_in_mixed_precision_and_exports_a_cpu_model(tmp_path):
+def test_training_runs_on_the_gpu_and_exports_a_model_that_loads_on_gpu_and_cpu(tmp_path):
     from negotiation_stance import StanceClassifier
     from negotiation_stance.training import train
 

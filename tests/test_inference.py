@@ -99,34 +99,45 @@ def test_onnx_backends_match_pytorch(onnx_model):
     assert [p.label for p in fp32.predict(texts)] == [p.label for p in ref.predict(texts)]
 
 
-def test_int8_recheck_recomputes_near_ties_in_fp32(onnx_model):
+def test_int8_recheck_recomputes_near_ties_in_fp32(onnx_model, tmp_path):
+    import shutil
+
     from negotiation_stance import StanceClassifier
-    from negotiation_stance.onnx_export import onnx_settings, top2_margin
-
-    def default_batch_size() -> int:
-        import inspect
-
-        return inspect.signature(StanceClassifier.from_pretrained).parameters["batch_size"].default
+    from negotiation_stance.onnx_export import ONNX_CONFIG, onnx_settings, top2_margin
 
     texts = [line for line in ARTICLE.splitlines() if line]
     settings = onnx_settings(onnx_model)
     assert settings["quantization"]["fp32_ffn_layers"] == 3
     assert settings["calibration"]["n"] == 18  # the fixture's train and validation rows, not its test rows
-    assert settings["calibration"]["batch_size"] == default_batch_size()  # calibrated as inference runs
-    assert settings["calibration"]["agreement_with_recheck"] >= settings["calibration"]["target_agreement"]
-    default = StanceClassifier.from_pretrained(onnx_model, backend="onnx")
-    assert default.backend == ("onnx-int8+recheck" if settings["recheck_margin"] > 0 else "onnx-int8")
 
     fp32 = StanceClassifier.from_pretrained(onnx_model, backend="onnx", quantized=False).logits_fn(texts)
     int8 = StanceClassifier.from_pretrained(onnx_model, backend="onnx", recheck_margin=0).logits_fn(texts)
+    margins = top2_margin(int8)
     # A margin between the int8 margins: exactly the rows below it come back in fp32.
-    margin = float(np.median(top2_margin(int8)))
+    margin = float(np.median(margins))
     clf = StanceClassifier.from_pretrained(onnx_model, backend="onnx", recheck_margin=margin)
     got = clf.logits_fn(texts)
-    low = top2_margin(int8) < margin
+    low = margins < margin
     assert 0 < low.sum() < len(texts) and clf.logits_fn.rechecked == low.sum()
     np.testing.assert_allclose(got[low], fp32[low], atol=1e-5)
     np.testing.assert_array_equal(got[~low], int8[~low])
+    # A margin below every row re-checks nothing.
+    none = StanceClassifier.from_pretrained(onnx_model, backend="onnx", recheck_margin=float(margins.min()) / 2)
+    np.testing.assert_array_equal(none.logits_fn(texts), int8)
+    assert none.logits_fn.rechecked == 0
+
+    # By default the margin comes from onnx_config.json: one above every row makes int8 give fp32's answers.
+    copy = tmp_path / "model"
+    shutil.copytree(onnx_model, copy)
+    (copy / ONNX_CONFIG).write_text(json.dumps({**settings, "recheck_margin": float(margins.max()) + 1}))
+    default = StanceClassifier.from_pretrained(copy, backend="onnx")
+    assert default.backend == "onnx-int8+recheck"
+    np.testing.assert_allclose(default.logits_fn(texts), fp32, atol=1e-5)
+    with pytest.raises(ValueError, match="int8 ONNX backend only"):
+        StanceClassifier.from_pretrained(copy, recheck_margin=1.0)
+    (copy / "model.onnx").unlink()
+    with pytest.raises(FileNotFoundError, match="re-check needs it"):
+        StanceClassifier.from_pretrained(copy, backend="onnx")
 
 
 def test_recheck_margin_repairs_just_enough_flips():
@@ -140,6 +151,8 @@ def test_recheck_margin_repairs_just_enough_flips():
     assert 0.5 < choose_recheck_margin(reference, int8, 1.0) < 0.51  # both repaired
     assert 0.25 < choose_recheck_margin(reference, int8, 0.99) < 0.26  # one flip of 100 may stay
     assert choose_recheck_margin(reference, int8, 0.98) == 0.0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        choose_recheck_margin(reference, int8, 99.9)  # a percentage, not a fraction
 
 
 def test_calibration_sentences_skip_test_rows_and_name_bad_lines(tmp_path):
@@ -156,6 +169,10 @@ def test_calibration_sentences_skip_test_rows_and_name_bad_lines(tmp_path):
         calibration_sentences(bad)
     with pytest.raises(DataError, match="not found"):
         calibration_sentences(tmp_path / "missing.jsonl")
+    table = tmp_path / "c.csv"
+    table.write_text("text,label\na,b\n")
+    with pytest.raises(DataError, match=r"\.txt or \.jsonl"):
+        calibration_sentences(table)
 
 
 def test_onnx_missing_file_is_explained(tiny_run):
@@ -185,9 +202,12 @@ def test_http_api(tiny_run):
 
 
 def test_export_onnx_cli_rejects_a_bad_calibration_file_before_exporting(tiny_run, tmp_path):
+    import shutil
+
     bad = tmp_path / "calibration.jsonl"
     bad.write_text('{"text": "Talks resume on Monday."}\n{"text": "unterminated\n')
-    model = tiny_run["run_dir"] / "model"
+    model = tmp_path / "model"
+    shutil.copytree(tiny_run["run_dir"] / "model", model)
     out = subprocess.run(
         [sys.executable, "-m", "negotiation_stance", "export-onnx", "--model", str(model), "--calibration", str(bad)],
         capture_output=True, text=True,
@@ -195,3 +215,6 @@ def test_export_onnx_cli_rejects_a_bad_calibration_file_before_exporting(tiny_ru
     assert out.returncode == 2
     assert f"{bad}, line 2" in out.stderr and "Traceback" not in out.stderr
     assert not (model / "model.onnx").exists()
+    cli = [sys.executable, "-m", "negotiation_stance", "export-onnx", "--model", str(model)]
+    out = subprocess.run([*cli, "--target-agreement", "99.9"], capture_output=True, text=True)
+    assert out.returncode == 2 and "fraction in [0, 1]" in out.stderr

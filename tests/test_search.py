@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from conftest import ROOT
 
 
 def test_optuna_search_maximises_validation_macro_f1(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper", reason="the `search` extra is not installed")
     sweep = tmp_path / "sweep"
     overrides = [
         "hparams_search=stance_optuna",

@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from negotiation_stance.config import project_root
+
+if TYPE_CHECKING:
+    from negotiation_stance.inference import StanceClassifier
 
 DEFAULT_CALIBRATION = project_root() / "data" / "processed" / "statements.jsonl"
 
@@ -35,6 +39,16 @@ def _read_inputs(args: argparse.Namespace) -> list[str]:
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+RECHECK_HELP = "onnx: int8 margin below which a sentence is recomputed in fp32 (default: the export's; 0 = off)"
+
+
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1], got {value}")
+    return number
+
+
 def _print_table(predictions: list, labels: list[str]) -> None:
     width = max(len(label) for label in labels)
     for p in predictions:
@@ -42,8 +56,16 @@ def _print_table(predictions: list, labels: list[str]) -> None:
         print(f"{p.label:<{width}}  {p.score:.3f}  {text}")
 
 
-def _article(args: argparse.Namespace) -> int:
+def _load(args: argparse.Namespace) -> StanceClassifier:
     from negotiation_stance.inference import StanceClassifier
+
+    kwargs = {"recheck_margin": args.recheck_margin} if args.recheck_margin is not None else {}
+    if hasattr(args, "batch_size"):
+        kwargs["batch_size"] = args.batch_size
+    return StanceClassifier.from_pretrained(args.model, backend=args.backend, **kwargs)
+
+
+def _article(args: argparse.Namespace) -> int:
     from negotiation_stance.modeling import ModelLoadError
 
     path = Path(args.article)
@@ -53,7 +75,7 @@ def _article(args: argparse.Namespace) -> int:
         print(f"error: {path}: cannot read the article ({exc})", file=sys.stderr)
         return 2
     try:
-        classifier = StanceClassifier.from_pretrained(args.model, batch_size=args.batch_size, backend=args.backend)
+        classifier = _load(args)
         result = classifier.predict_article(text, threshold=args.threshold)
     except (ModelLoadError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -93,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--format", choices=["table", "jsonl"], default="table")
     predict.add_argument("--batch-size", type=int, default=16)
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the int8 ONNX export")
+    predict.add_argument("--recheck-margin", type=float, help=RECHECK_HELP)
     serve = sub.add_parser("serve", help="serve /predict and /predict_article over HTTP")
     serve.add_argument("--model", required=True)
     serve.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    serve.add_argument("--recheck-margin", type=float, help=RECHECK_HELP)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     export = sub.add_parser("export-onnx", help="write model.onnx and model.int8.onnx into a model folder")
@@ -106,18 +130,17 @@ def main(argv: list[str] | None = None) -> int:
         help="training sentences (.jsonl with text [and split] or .txt) that fit the int8 re-check margin; "
         "default: the corpus's train and validation splits when present. Never use evaluation text.",
     )
-    export.add_argument("--target-agreement", type=float, default=0.999)
+    export.add_argument("--target-agreement", type=_fraction, default=0.999, help="a fraction, e.g. 0.999")
     export.add_argument("--fp32-ffn-layers", type=int, default=3)
     args = parser.parse_args(argv)
 
     if args.command == "serve":
         import uvicorn
 
-        from negotiation_stance.inference import StanceClassifier
         from negotiation_stance.serving import create_app
 
         uvicorn.run(
-            create_app(StanceClassifier.from_pretrained(args.model, backend=args.backend)),
+            create_app(_load(args)),
             host=args.host,
             port=args.port,
         )
@@ -154,11 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     texts = _read_inputs(args)
     if not texts:
         parser.error("give sentences as arguments, a file with --input, or an article with --article")
-    from negotiation_stance.inference import StanceClassifier
     from negotiation_stance.modeling import ModelLoadError
 
     try:
-        classifier = StanceClassifier.from_pretrained(args.model, batch_size=args.batch_size, backend=args.backend)
+        classifier = _load(args)
         predictions = classifier.predict(texts, progress=len(texts) > 20 * args.batch_size)
     except (ModelLoadError, FileNotFoundError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -72,6 +72,8 @@ class StanceClassifier:
         takes the margin ``make export-onnx`` fitted on training sentences, 0
         turns the re-check off.
         """
+        if recheck_margin is not None and not (backend == "onnx" and quantized):
+            raise ValueError("recheck_margin applies to the int8 ONNX backend only (backend='onnx', quantized=True)")
         if backend == "onnx":
             from negotiation_stance.onnx_export import ONNX_FP32, ONNX_INT8, OnnxLogits, RecheckedLogits, onnx_settings
 

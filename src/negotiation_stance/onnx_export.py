@@ -68,6 +68,8 @@ def choose_recheck_margin(reference: np.ndarray, int8: np.ndarray, target: float
     set just above the flips' own int8 margins, leaving at most
     ``(1 - target) * n`` of them unrepaired.
     """
+    if not 0.0 <= target <= 1.0:
+        raise ValueError(f"target agreement must be a fraction in [0, 1], got {target}")
     flipped = np.sort(top2_margin(int8)[reference.argmax(1) != int8.argmax(1)])
     allowed = int(np.floor((1.0 - target) * len(reference) + 1e-9))
     to_repair = len(flipped) - allowed
@@ -81,17 +83,24 @@ def calibration_sentences(path: str | Path) -> list[str]:
 
     Rows of a ``.jsonl`` that carry a ``split`` are kept only from ``train``
     and ``validation``, so the corpus file itself can be passed without
-    leaking its test split into a choice.
+    leaking its test split into a choice; a file without splits is used whole,
+    with a warning.
     """
     from negotiation_stance.data import DataError, read_records
 
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, None, "calibration file not found")
-    if path.suffix.lower() != ".jsonl":
+    suffix = path.suffix.lower()
+    if suffix not in (".txt", ".jsonl"):
+        raise DataError(path, None, None, f"calibration sentences must be .txt or .jsonl, not {suffix or 'no suffix'}")
+    if suffix == ".txt":
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     texts = []
-    for row in read_records(path):
+    rows = read_records(path)
+    if not any("split" in row.record for row in rows):
+        log.warning("%s has no 'split' field: all %d rows calibrate; none should be evaluation text", path, len(rows))
+    for row in rows:
         if row.record.get("split", "train") not in ("train", "validation"):
             continue
         text = row.record.get("text")
@@ -124,8 +133,12 @@ def export_onnx(
 
     from negotiation_stance.modeling import load_exported, predict_logits
 
+    if not 0.0 <= target_agreement <= 1.0:
+        raise ValueError(f"target_agreement must be a fraction in [0, 1], got {target_agreement}")
     folder = Path(model_dir)
     tokenizer, model, _ = load_exported(folder)
+    # A margin fitted for the previous int8 file must not outlive it if this export fails.
+    (folder / ONNX_CONFIG).unlink(missing_ok=True)
     model.eval()
     sample = tokenizer(
         ["a short sentence", "a somewhat longer second sentence here"], padding=True, return_tensors="pt"
@@ -244,20 +257,26 @@ class RecheckedLogits:
     """
 
     def __init__(self, int8: OnnxLogits, fp32_path: Path, tokenizer: object, margin: float, threads: int | None):
+        import threading
+
+        if not fp32_path.is_file():  # fail at load time, not at the first near tie
+            raise FileNotFoundError(f"{fp32_path} not found; the int8 re-check needs it (or pass recheck_margin=0)")
         self.int8, self.margin = int8, margin
         self._fp32_args = (fp32_path, tokenizer, threads)
         self._fp32: OnnxLogits | None = None
+        self._lock = threading.Lock()  # the HTTP server calls from a thread pool
         self.seen = self.rechecked = 0
 
     def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:
         logits = self.int8(texts, pairs, **kwargs)
         idx = np.flatnonzero(top2_margin(logits) < self.margin)
-        self.seen += len(texts)
-        self.rechecked += len(idx)
-        if len(idx):
-            if self._fp32 is None:  # loaded on first need: most calls never need it
+        with self._lock:
+            self.seen += len(texts)
+            self.rechecked += len(idx)
+            if len(idx) and self._fp32 is None:  # loaded on first need: most calls never need it
                 path, tokenizer, threads = self._fp32_args
                 self._fp32 = OnnxLogits(path, tokenizer, threads=threads)
+        if len(idx):
             kwargs = {**kwargs, "progress": False}
             logits[idx] = self._fp32([texts[i] for i in idx], [pairs[i] for i in idx] if pairs else None, **kwargs)
         return logits
