@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from negotiation_stance.config import project_root
+from negotiation_stance.config import INFERENCE_BATCH_SIZE, project_root
 from negotiation_stance.onnx_export import onnx_settings
 
 BACKENDS = ["pipeline", "torch", "onnx-fp32", "onnx-int8", "onnx-int8+recheck"]
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(project_root() / "models" / "latest"))
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)

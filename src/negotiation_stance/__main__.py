@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from negotiation_stance.config import project_root
+from negotiation_stance.config import INFERENCE_BATCH_SIZE, project_root
 
 if TYPE_CHECKING:
     from negotiation_stance.inference import StanceClassifier
@@ -23,19 +23,12 @@ def _read_inputs(args: argparse.Namespace) -> list[str]:
     if not path.is_file():
         raise SystemExit(f"error: {path}: file not found")
     if path.suffix.lower() == ".jsonl":
-        from negotiation_stance.data import DataError, read_records
+        from negotiation_stance.data import DataError, read_records, required_text
 
         try:
-            rows = read_records(path)
+            return [required_text(row, path, args.text_field) for row in read_records(path)]
         except DataError as exc:
             raise SystemExit(f"error: {exc}") from exc
-        texts = []
-        for row in rows:
-            value = row.record.get(args.text_field)
-            if not isinstance(value, str) or not value.strip():
-                raise SystemExit(f"error: {path}, line {row.line}, field '{args.text_field}': missing or empty")
-            texts.append(value)
-        return texts
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
@@ -113,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--text-field", default="text", help="field holding the text in --input .jsonl")
     predict.add_argument("--output", help="write JSON lines here instead of standard output")
     predict.add_argument("--format", choices=["table", "jsonl"], default="table")
-    predict.add_argument("--batch-size", type=int, default=16)
+    predict.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE)
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the int8 ONNX export")
     predict.add_argument("--recheck-margin", type=float, help=RECHECK_HELP)
     serve = sub.add_parser("serve", help="serve /predict and /predict_article over HTTP")

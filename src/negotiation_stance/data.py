@@ -75,7 +75,8 @@ def _read_csv(path: Path, raw: str) -> list[Row]:
     return rows
 
 
-def _text(row: Row, path: Path | str, field: str) -> str:
+def required_text(row: Row, path: Path | str, field: str) -> str:
+    """The row's non-empty string ``field``, or a DataError naming file, line and field."""
     value = row.record.get(field)
     if field not in row.record:
         raise DataError(path, row.line, field, "missing")
@@ -112,7 +113,7 @@ def load_split(
                 )
             if row.record[split_field] != split:
                 continue
-        text = _text(row, path, text_field)
+        text = required_text(row, path, text_field)
         label = row.record.get(label_field)
         if label_field not in row.record:
             raise DataError(path, row.line, label_field, "missing")
@@ -123,7 +124,7 @@ def load_split(
             raise DataError(path, row.line, label_field, f"unknown label {label!r}; data.labels is {labels}")
         item: dict[str, Any] = {"text": text, "label": labels.index(label), "line": row.line}
         if pair_field:
-            item["pair"] = _text(row, path, pair_field)
+            item["pair"] = required_text(row, path, pair_field)
         if id_field:
             if id_field not in row.record:
                 raise DataError(path, row.line, id_field, "missing")

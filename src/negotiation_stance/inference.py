@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from negotiation_stance.articles import ArticleResult, analyse_article
+from negotiation_stance.config import INFERENCE_BATCH_SIZE
 from negotiation_stance.evaluation import softmax
 from negotiation_stance.modeling import load_exported, load_labels_and_tokenizer, predict_logits
 
@@ -45,7 +46,7 @@ class StanceClassifier:
         labels: Sequence[str],
         *,
         max_length: int = 128,
-        batch_size: int = 16,
+        batch_size: int = INFERENCE_BATCH_SIZE,
         backend: str = "torch",
     ):
         self.logits_fn, self.tokenizer, self.labels = logits_fn, tokenizer, list(labels)
@@ -59,8 +60,7 @@ class StanceClassifier:
         backend: str = "torch",
         quantized: bool = True,
         max_length: int = 128,
-        batch_size: int = 16,  # measured on 2 cores: ONNX 15-20% faster than 64, PyTorch the same;
-        # export_onnx calibrates the int8 re-check at this size (INFERENCE_BATCH_SIZE)
+        batch_size: int = INFERENCE_BATCH_SIZE,
         device: str | None = None,
         threads: int | None = None,
         recheck_margin: float | None = None,

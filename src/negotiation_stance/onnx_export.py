@@ -23,14 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from negotiation_stance.config import INFERENCE_BATCH_SIZE
+
 log = logging.getLogger(__name__)
 
 ONNX_FP32 = "model.onnx"
 ONNX_INT8 = "model.int8.onnx"
 ONNX_CONFIG = "onnx_config.json"
-# StanceClassifier's default. Dynamic quantisation scales activations per batch, so int8
-# labels can depend on which sentences share a batch: calibrate as inference will run.
-INFERENCE_BATCH_SIZE = 16
 
 
 def fp32_nodes(model_path: Path, fp32_ffn_layers: int) -> list[str]:
@@ -86,7 +85,7 @@ def calibration_sentences(path: str | Path) -> list[str]:
     leaking its test split into a choice; a file without splits is used whole,
     with a warning.
     """
-    from negotiation_stance.data import DataError, read_records
+    from negotiation_stance.data import DataError, read_records, required_text
 
     path = Path(path)
     if not path.is_file():
@@ -103,13 +102,26 @@ def calibration_sentences(path: str | Path) -> list[str]:
     for row in rows:
         if row.record.get("split", "train") not in ("train", "validation"):
             continue
-        text = row.record.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(path, row.line, "text", "missing or empty")
-        texts.append(text)
+        texts.append(required_text(row, path, "text"))
     if not texts:
         raise DataError(path, None, "split", "no train or validation rows to calibrate on")
     return texts
+
+
+def quantize_int8(fp32: Path, out: Path, *, fp32_ffn_layers: int = 3, reduce_range: bool = True) -> None:
+    """Dynamic int8: per-channel weights on the encoder's MatMuls (embeddings, pooler and
+    classifier stay fp32), except the feed-forward blocks of the first ``fp32_ffn_layers``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(fp32),
+        str(out),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        reduce_range=reduce_range,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=fp32_nodes(fp32, fp32_ffn_layers),
+    )
 
 
 def export_onnx(
@@ -120,7 +132,7 @@ def export_onnx(
     calibration_texts: Sequence[str] | None = None,
     calibration_source: str = "",
     target_agreement: float = 0.999,
-    batch_size: int = INFERENCE_BATCH_SIZE,
+    batch_size: int = INFERENCE_BATCH_SIZE,  # dynamic int8 scales per batch: calibrate as inference runs
 ) -> tuple[Path, Path]:
     """Write ``model.onnx``, ``model.int8.onnx`` and ``onnx_config.json`` beside the Hugging Face files.
 
@@ -129,7 +141,6 @@ def export_onnx(
     ``target_agreement`` with PyTorch on them; without, int8 runs alone.
     """
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from negotiation_stance.modeling import load_exported, predict_logits
 
@@ -170,17 +181,7 @@ def export_onnx(
         )
     os.replace(tmp, fp32)
     tmp8 = folder / (ONNX_INT8 + ".partial")
-    # Per-channel int8 weights on the encoder's MatMuls only (embeddings, pooler and
-    # classifier stay fp32), except the most sensitive ones; see the module docstring.
-    quantize_dynamic(
-        str(fp32),
-        str(tmp8),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        reduce_range=True,
-        op_types_to_quantize=["MatMul"],
-        nodes_to_exclude=fp32_nodes(fp32, fp32_ffn_layers),
-    )
+    quantize_int8(fp32, tmp8, fp32_ffn_layers=fp32_ffn_layers)
     os.replace(tmp8, int8)
 
     settings: dict[str, Any] = {
