@@ -46,8 +46,10 @@ def _peak_rss_mb() -> float:
 
 
 def _onnx_kwargs(backend: str) -> dict:
-    quantized = backend.startswith("onnx-int8")
-    return {"backend": "onnx", "quantized": quantized, "recheck_margin": None if backend.endswith("+recheck") else 0.0}
+    """StanceClassifier arguments of an ONNX backend name; only int8 takes a re-check margin."""
+    if not backend.startswith("onnx-int8"):
+        return {"backend": "onnx", "quantized": False}
+    return {"backend": "onnx", "quantized": True, "recheck_margin": None if backend.endswith("+recheck") else 0.0}
 
 
 def worker(backend: str, model: str, texts: list[str], threads: int, batch_size: int, repeats: int) -> dict:
@@ -83,7 +85,7 @@ def worker(backend: str, model: str, texts: list[str], threads: int, batch_size:
     }
 
 
-def agreement_sets(model: str, threads: int) -> dict[str, dict[str, float]]:
+def agreement_sets(model: str, threads: int, limit: int | None = None) -> dict[str, dict[str, float]]:
     """Label agreement of ONNX with PyTorch on the corpus test split and real_dev (when present)."""
     from negotiation_stance import StanceClassifier
 
@@ -94,6 +96,7 @@ def agreement_sets(model: str, threads: int) -> dict[str, dict[str, float]]:
     real_dev = project_root().parent / "shared" / "eval" / "real_dev.jsonl"
     if real_dev.is_file():
         sets["real_dev"] = [json.loads(line)["text"] for line in real_dev.read_text(encoding="utf-8").splitlines()]
+    sets = {name: texts[:limit] for name, texts in sets.items()}
     reference = StanceClassifier.from_pretrained(model, threads=threads)
     out = {}
     for name, texts in sets.items():
@@ -117,6 +120,7 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--agreement-sentences", type=int, help="score only the first N of each agreement set")
     args = parser.parse_args()
     texts, source = load_sentences(args.sentences)
     if args.worker:
@@ -151,7 +155,7 @@ def main() -> None:
         agree_text = f"{100 * agree:.1f}%" if agree is not None else "–"
         share = f"{100 * r['recheck_fraction']:.1f}%" if r.get("recheck_fraction") is not None else "–"
         print(f"{name:<18} {r['per_second']:>12.1f} {ratio:>11} {r['peak_mb']:>9.0f} {agree_text:>15} {share:>10}")
-    agreement = agreement_sets(args.model, args.threads)
+    agreement = agreement_sets(args.model, args.threads, args.agreement_sentences)
     print("\nONNX label agreement with PyTorch:")
     for name, a in agreement.items():
         parts = [f"{key} {100 * a[key]:.2f}% ({a[key + '_differ']} differ)" for key in BACKENDS[2:]]

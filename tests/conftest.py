@@ -46,3 +46,17 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cfg = compose_config("train", tiny_overrides(tmp, "logger=wandb", "wandb.mode=offline"))
     metrics = train(cfg)
     return {"cfg": cfg, "metrics": metrics, "run_dir": tmp / "run", "models_dir": tmp / "models"}
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tiny_run: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny run's model with its ONNX files, calibrated on the fixture's train+validation rows."""
+    import shutil
+
+    from negotiation_stance.onnx_export import calibration_sentences, export_onnx
+
+    folder = tmp_path_factory.mktemp("onnx") / "model"
+    shutil.copytree(tiny_run["run_dir"] / "model", folder)
+    calibration = FIXTURES / "statements_tiny.jsonl"
+    export_onnx(folder, calibration_texts=calibration_sentences(calibration), calibration_source=str(calibration))
+    return folder

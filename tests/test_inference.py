@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, SHARED
+from conftest import SHARED
 from negotiation_stance.sentences import split_sentences
 from negotiation_stance.speakers import attribute_speakers, clean_name
 
@@ -69,19 +69,6 @@ def test_predict_article_summary(tiny_run):
     assert varga["statements"] == sum(varga["counts"].values())
     with pytest.raises(ValueError, match="empty"):
         clf.predict_article("   ")
-
-
-@pytest.fixture(scope="module")
-def onnx_model(tiny_run, tmp_path_factory):
-    import shutil
-
-    from negotiation_stance.onnx_export import calibration_sentences, export_onnx
-
-    folder = tmp_path_factory.mktemp("onnx") / "model"
-    shutil.copytree(tiny_run["run_dir"] / "model", folder)
-    calibration = FIXTURES / "statements_tiny.jsonl"
-    export_onnx(folder, calibration_texts=calibration_sentences(calibration), calibration_source=str(calibration))
-    return folder
 
 
 def test_onnx_backends_match_pytorch(onnx_model):
