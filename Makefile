@@ -43,6 +43,9 @@ $(STAMP): pyproject.toml
 data: setup ## Rebuild data/interim and data/processed from data/raw + data/annotations
 	$(BIN)/python scripts/build_corpus.py
 
+cue-audit: setup ## Words the corpus ties to each label, with their precision on the test split and real_dev
+	$(BIN)/python scripts/cue_audit.py $(ARGS)
+
 train: setup ## Train the default model (Hydra overrides via ARGS="training.epochs=3 seed=1")
 	$(BIN)/python scripts/train.py $(ARGS)
 
@@ -101,4 +104,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data train train-ddp pretrained-mpnet baselines sweep search compare evaluate predict export-onnx benchmark serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare evaluate predict export-onnx benchmark serve test test-full test-gpu lint format clean

@@ -3,7 +3,7 @@ import json
 import pytest
 from omegaconf import OmegaConf
 
-from negotiation_stance.data import DataError, load_split, load_splits
+from negotiation_stance.data import DataError, load_split, load_splits, subsample_groups
 
 LABELS = ["pro_negotiation", "skeptical", "conditional"]
 
@@ -108,3 +108,28 @@ def test_split_field_and_label_mismatch(tmp_path):
     )
     with pytest.raises(ValueError, match=r"no training rows for \['conditional', 'none'\]"):
         load_splits(cfg)
+
+
+def test_filter_keeps_listed_values_and_names_a_missing_field(tmp_path):
+    lines = [row(id="1", version="v2"), row(id="2", version="v3", label="skeptical"), row(id="3", version="v3")]
+    path = write(tmp_path / "s.jsonl", lines)
+    rows, _ = load_split(path, labels=LABELS, id_field="id", keep={"version": ["v3"]})
+    assert [r["id"] for r in rows] == ["2", "3"]
+    path = write(tmp_path / "m.jsonl", [*lines, row(id="4")])
+    with pytest.raises(DataError, match=r"line 4, field 'version': missing \(named in data.filter\)"):
+        load_split(path, labels=LABELS, keep={"version": ["v3"]})
+
+
+def test_train_fraction_keeps_whole_groups_nested_and_fixed():
+    rows = [{"id": f"{g}-{i}", "group": f"art-{g}"} for g in range(40) for i in range(3)]
+    quarter, half = subsample_groups(rows, 0.25), subsample_groups(rows, 0.5)
+    groups = lambda rs: {r["group"] for r in rs}  # noqa: E731
+    assert len(groups(quarter)) == 10 and len(groups(half)) == 20
+    assert groups(quarter) < groups(half)
+    assert len(quarter) == 30  # every row of a chosen article, none of the others
+    assert subsample_groups(rows, 0.25) == quarter
+    assert subsample_groups(rows, 1.0) is rows
+    with pytest.raises(ValueError, match="train_fraction must be in"):
+        subsample_groups(rows, 0.0)
+    with pytest.raises(ValueError, match=r"needs data\.group_field"):
+        subsample_groups([{"id": "1"}], 0.5)

@@ -61,6 +61,12 @@ class DataConfig:
     drop_labels: list[str] = field(default_factory=list)
     max_train_samples: int | None = None
     max_eval_samples: int | None = None
+    # Keep only rows whose field takes one of the listed values, e.g. {version: [v2]}.
+    filter: dict[str, list[str]] = field(default_factory=dict)
+    # Rows sharing this field (an article) stay together when train_fraction subsamples.
+    group_field: str | None = None
+    # Share of training groups kept (a learning curve): nested, seeded by group id, not by `seed`.
+    train_fraction: float = 1.0
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 
 from negotiation_stance.data import DataError, Row, read_records
 from negotiation_stance.sentences import sentence_id, split_sentences
+from negotiation_stance.style import style_by_version
 
 # The label contract (LABELS.md): three stance labels plus `none`.
 CONTRACT_LABELS = ("pro_negotiation", "skeptical", "conditional", "none")
@@ -59,6 +60,8 @@ ARTICLE_FIELDS = {
     "synthetic": bool,
 }
 SPLIT_RATIOS = {"validation": 0.15, "test": 0.15}
+# Articles without a `batch` field are the first two writing rounds (v1 + v2).
+BASE_VERSION = "v2"
 SPLIT_SEED = "negotiation-stance-v1"
 NEAR_DUPLICATE_JACCARD = 0.9
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -152,15 +155,19 @@ def _order_key(article_id: str) -> str:
     return hashlib.sha256(f"{SPLIT_SEED}:{article_id}".encode()).hexdigest()
 
 
-def split_by_article(articles: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """article_id -> split. Whole articles go to one split, stratified by context.
+def corpus_version(article: dict[str, Any]) -> str:
+    return str(article.get("batch") or BASE_VERSION)
 
-    Within each context the articles are ordered by a seeded hash, so adding an
-    article to one context never moves articles of another.
+
+def split_by_article(articles: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """article_id -> split. Whole articles go to one split, stratified by version and context.
+
+    Within each (version, context) the articles are ordered by a seeded hash, so
+    a new writing round never moves an article of an earlier one between splits.
     """
-    by_context: dict[str, list[str]] = defaultdict(list)
+    by_context: dict[tuple[str, str], list[str]] = defaultdict(list)
     for article in articles:
-        by_context[article["context"]].append(article["article_id"])
+        by_context[corpus_version(article), article["context"]].append(article["article_id"])
     assignment = {}
     for ids in by_context.values():
         ordered = sorted(ids, key=_order_key)
@@ -204,6 +211,7 @@ def build_statements(
     articles: Sequence[dict[str, Any]], sentences: Sequence[Sentence], labels: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     splits = split_by_article(articles)
+    version = {a["article_id"]: corpus_version(a) for a in articles}
     return [
         {
             "id": s.id,
@@ -213,6 +221,7 @@ def build_statements(
             "label": labels[s.id]["label"],
             "speaker": labels[s.id].get("speaker"),
             "split": splits[s.article_id],
+            "version": version[s.article_id],
         }
         for s in sentences
     ]
@@ -262,6 +271,11 @@ def summarize(
         "contexts": dict(sorted(Counter(a["context"] for a in articles).items())),
         "context_sentences": dict(sorted(Counter(context_of[s["article_id"]] for s in statements).items())),
         "forms": dict(sorted(Counter(a["form"] for a in articles).items())),
+        "versions": {
+            v: {"articles": sum(corpus_version(a) == v for a in articles), "sentences": n}
+            for v, n in sorted(Counter(s["version"] for s in statements).items())
+        },
+        "style": style_by_version(list(statements), context_of),
         "speakers_named": sum(1 for s in stance if s.get("speaker")),
     }
 

@@ -8,6 +8,7 @@ Arrow error without the line number, and users must be told exactly what to fix.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -98,8 +99,14 @@ def load_split(
     split_field: str | None = None,
     split: str | None = None,
     drop_labels: list[str] | tuple[str, ...] = (),
+    keep: dict[str, list[str]] | None = None,
+    group_field: str | None = None,
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
-    """Validated rows of one split, plus a count of rows left out by ``drop_labels``."""
+    """Validated rows of one split, plus a count of rows left out by ``drop_labels``.
+
+    ``keep`` ({field: values}) selects rows, e.g. one corpus version; ``group_field``
+    records each row's group (its article) for subsampling by group.
+    """
     label_set, dropped = set(labels), Counter[str]()
     seen_ids: dict[str, int] = {}
     out: list[dict[str, Any]] = []
@@ -113,6 +120,8 @@ def load_split(
                 )
             if row.record[split_field] != split:
                 continue
+        if not _kept(row, path, keep or {}):
+            continue
         text = required_text(row, path, text_field)
         label = row.record.get(label_field)
         if label_field not in row.record:
@@ -135,11 +144,40 @@ def load_split(
             item["id"] = key
         else:
             item["id"] = f"{Path(path).name}:{row.line}"
+        if group_field:
+            item["group"] = str(required_text(row, path, group_field))
         out.append(item)
     if not out:
         where = f" with {split_field} = {split!r}" if split_field else ""
+        where += f" and {dict(keep)}" if keep else ""
         raise DataError(path, None, None, f"no usable rows{where}")
     return out, dropped
+
+
+def _kept(row: Row, path: str | Path, keep: dict[str, list[str]]) -> bool:
+    for key, values in keep.items():
+        if key not in row.record:
+            raise DataError(path, row.line, key, "missing (named in data.filter)")
+        if str(row.record[key]) not in {str(v) for v in values}:
+            return False
+    return True
+
+
+def subsample_groups(rows: list[dict[str, Any]], fraction: float) -> list[dict[str, Any]]:
+    """Rows of the first ``fraction`` of groups in a fixed hash order.
+
+    The order depends on the group ids only, so the 25% subset lies inside the
+    50% subset, and every seed of one fraction trains on the same articles.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"data.train_fraction must be in (0, 1], got {fraction}")
+    if fraction == 1.0:
+        return rows
+    if any("group" not in r for r in rows):
+        raise ValueError("data.train_fraction < 1 needs data.group_field (e.g. article_id)")
+    groups = sorted({r["group"] for r in rows}, key=lambda g: hashlib.sha256(g.encode()).hexdigest())
+    chosen = set(groups[: max(1, round(len(groups) * fraction))])
+    return [r for r in rows if r["group"] in chosen]
 
 
 def load_splits(data_cfg: Any) -> DatasetDict:
@@ -160,7 +198,11 @@ def load_splits(data_cfg: Any) -> DatasetDict:
             split_field=data_cfg.split_field,
             split=split,
             drop_labels=list(data_cfg.drop_labels),
+            keep={str(k): list(v) for k, v in data_cfg.get("filter", {}).items()},
+            group_field=data_cfg.get("group_field"),
         )
+        if split == "train":
+            rows = subsample_groups(rows, float(data_cfg.get("train_fraction", 1.0)))
         limit = data_cfg.max_train_samples if split == "train" else data_cfg.max_eval_samples
         if limit is not None:
             rows = rows[:limit]
