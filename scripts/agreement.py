@@ -2,6 +2,9 @@
 
 python scripts/agreement.py sample --out blind_task.jsonl
 python scripts/agreement.py report   # writes data/annotations/agreement.json
+
+A writing round is measured on its own: ``--version v3`` draws only its
+articles, reads ``second_pass_v3.jsonl`` and writes ``agreement_v3.json``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from negotiation_stance.agreement import SAMPLE_SEED, agreement_report, draw_sample
 from negotiation_stance.config import project_root
-from negotiation_stance.corpus import load_articles, split_articles, write_jsonl
+from negotiation_stance.corpus import corpus_version, load_articles, split_articles, write_jsonl
 from negotiation_stance.data import read_records
 
 DATA = project_root() / "data"
@@ -25,9 +28,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="sample: where to write the blind task")
     parser.add_argument("--min-units", type=int, default=400)
     parser.add_argument("--pools", help="sample: comma-separated writer pools to draw from (default: all)")
+    parser.add_argument("--version", help="one corpus version only (e.g. v3), with its own files")
     args = parser.parse_args()
 
-    sentences = split_articles(load_articles(DATA / "raw" / "articles.jsonl"))
+    articles = load_articles(DATA / "raw" / "articles.jsonl")
+    if args.version:
+        articles = [a for a in articles if corpus_version(a) == args.version]
+    suffix = f"_{args.version}" if args.version else ""
+    sentences = split_articles(articles)
     writers = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "labels.jsonl")}
     if args.command == "sample":
         # The writer pool: the writer handle on most of the article's labels (adjudication renames a few).
@@ -47,19 +55,19 @@ def main() -> None:
         )
         print(f"{len(chosen)} articles, seed {SAMPLE_SEED!r} -> {args.out}")
         return
-    second = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "second_pass.jsonl")}
+    second = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / f"second_pass{suffix}.jsonl")}
     adjudication = DATA / "annotations" / "adjudication.jsonl"
     adjudicated = {r.record["id"]: r.record for r in read_records(adjudication)} if adjudication.exists() else {}
-    harmonised = {
-        r.record["id"]: r.record["before"] for r in read_records(DATA / "annotations" / "harmonisation.jsonl")
-    }
-    # Kappa is measured on blind labels: the writer's own, before any harmonisation or adjudication.
+    harmonised: dict[str, str] = {}
+    for r in read_records(DATA / "annotations" / "harmonisation.jsonl"):
+        harmonised.setdefault(r.record["id"], r.record["before"])  # the earliest label on record
+    # Kappa is measured on blind labels: the writer's own, before any adjudication or harmonisation.
     original = {
-        i: harmonised.get(i, adjudicated[i]["label_first"] if i in adjudicated else writers[i]["label"]) for i in second
+        i: adjudicated[i]["label_first"] if i in adjudicated else harmonised.get(i, writers[i]["label"]) for i in second
     }
     first = {i: {**writers[i], "label": original[i]} for i in second}
     report = {"sample_seed": SAMPLE_SEED, **agreement_report(first, second)}
-    (DATA / "annotations" / "agreement.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (DATA / "annotations" / f"agreement{suffix}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "disagreements"}, indent=1))
 
 
