@@ -14,8 +14,10 @@ from typing import Any
 
 FIRST_PERSON = re.compile(r"\b(we|i|our|us|my)\b", re.IGNORECASE)
 REPORTING = re.compile(r"\b(said|says|told|according to)\b", re.IGNORECASE)
+# Talks, negotiation, ceasefire, peace, diplomacy, dialogue, in any word form ("talking", "diplomats", "truce").
 TALK = re.compile(
-    r"\b(talks?|negotiat\w*|ceasefire|cease-fire|peace\w*|diplomac\w*|diplomatic|dialogue)\b", re.IGNORECASE
+    r"\b(talk\w*|negotiat\w*|ceasefire\w*|cease-fire\w*|truce\w*|peace\w*|diplomac\w*|diplomat\w*|dialogue\w*)\b",
+    re.IGNORECASE,
 )
 LONG_WORDS = 40
 
