@@ -2,6 +2,7 @@
 
 make compare                                  # all runs under logs/
 make compare ARGS="--pair RUN_DIR_A RUN_DIR_B"
+make compare ARGS="v2=logs_v2 v3=logs"        # named folders: same configurations kept apart
 """
 
 from __future__ import annotations
@@ -9,18 +10,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from negotiation_stance.compare import collect_runs, comparison_table, format_table, intervals_overlap, paired_test
+from negotiation_stance.compare import (
+    collect_runs,
+    comparison_table,
+    format_table,
+    intervals_overlap,
+    paired_test,
+    parse_root,
+)
 from negotiation_stance.config import project_root
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("roots", nargs="*", type=Path, default=[project_root() / "logs"], help="folders to search")
+    parser.add_argument(
+        "roots", nargs="*", default=[str(project_root() / "logs")], help="folders to search, optionally NAME=FOLDER"
+    )
     parser.add_argument("--pair", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"), help="paired bootstrap on test")
     parser.add_argument("--samples", type=int, default=10000)
     args = parser.parse_args()
 
-    runs = collect_runs(args.roots)
+    runs = collect_runs([parse_root(root) for root in args.roots])
     rows = comparison_table(runs)
     print(format_table(rows))
     print("\nSorted by validation macro-F1; test is reported, never used to choose.")

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT, compose_config
 from negotiation_stance.baselines import run_baselines
-from negotiation_stance.compare import collect_runs, comparison_table, format_table, paired_test
+from negotiation_stance.compare import collect_runs, comparison_table, format_table, paired_test, parse_root
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +64,12 @@ def test_compare_script_prints_table(baseline_runs):
         [sys.executable, str(ROOT / "scripts" / "compare.py"), str(tmp)], capture_output=True, text=True, check=True
     )
     assert "baseline:tfidf_lr" in out.stdout and "validation" in out.stdout
+
+
+def test_named_roots_keep_the_same_configuration_apart(baseline_runs):
+    tmp, _ = baseline_runs
+    assert parse_root(f"v2={tmp}") == ("v2", tmp) and parse_root(str(tmp)) == ("", tmp)
+    rows = comparison_table(collect_runs([parse_root(f"v2={tmp}"), parse_root(f"v3={tmp}")]))
+    names = [r["configuration"] for r in rows if r["configuration"].endswith("baseline:tfidf_lr")]
+    assert sorted(names) == ["v2: baseline:tfidf_lr", "v3: baseline:tfidf_lr"]
+    assert all(r["runs"] == 1 for r in rows)

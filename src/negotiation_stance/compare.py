@@ -32,13 +32,16 @@ _IGNORED_PREFIXES = (
 class Run:
     folder: Path
     metrics: dict[str, Any]
+    # The name given to the folder the run was found in ("v2=logs_v2"), or "" when unnamed.
+    source: str = ""
 
     @property
     def config_name(self) -> str:
         m = self.metrics
         overrides = sorted(o for o in m.get("overrides", []) if not o.startswith(_IGNORED_PREFIXES))
         base = f"{m['kind']}:{m.get('model_name', '?')}"
-        return base + (f" [{' '.join(overrides)}]" if overrides else "")
+        prefix = f"{self.source}: " if self.source else ""
+        return prefix + base + (f" [{' '.join(overrides)}]" if overrides else "")
 
     @property
     def data(self) -> str:
@@ -49,14 +52,24 @@ class Run:
         return None if not block else float(block["macro_f1"])
 
 
-def collect_runs(roots: list[Path]) -> list[Run]:
-    """Every finished training and baseline run below ``roots`` (evaluate runs are left out)."""
+def parse_root(text: str) -> tuple[str, Path]:
+    """``NAME=FOLDER`` names the runs found in FOLDER (e.g. one corpus version); a plain folder stays unnamed."""
+    name, sep, folder = text.partition("=")
+    return (name, Path(folder)) if sep and name and "/" not in name else ("", Path(text))
+
+
+def collect_runs(roots: list[Path | tuple[str, Path]]) -> list[Run]:
+    """Every finished training and baseline run below ``roots`` (evaluate runs are left out).
+
+    A root given as ``(name, folder)`` keeps its runs apart from same-config runs of other roots.
+    """
     runs = []
     for root in roots:
-        for path in sorted(root.rglob("metrics.json")):
+        name, folder = root if isinstance(root, tuple) else ("", root)
+        for path in sorted(folder.rglob("metrics.json")):
             metrics = json.loads(path.read_text(encoding="utf-8"))
             if metrics.get("kind") in ("train", "baseline") and "test" in metrics:
-                runs.append(Run(path.parent, metrics))
+                runs.append(Run(path.parent, metrics, name))
     return runs
 
 
