@@ -177,3 +177,6 @@ def test_data_card_reports_the_current_counts():
     agreement = json.loads((DATA / "annotations" / "agreement.json").read_text())
     assert agreement["units"] >= 400
     assert f"**{agreement['kappa_four_labels']:.3f}**" in card
+    v3 = json.loads((DATA / "annotations" / "agreement_v3.json").read_text())
+    assert v3["units"] >= 400 and v3["kappa_four_labels"] >= 0.80
+    assert f"**{v3['kappa_four_labels']:.3f}**" in card and f"**{v3['units']} sentences**" in card
