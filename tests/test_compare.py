@@ -73,3 +73,18 @@ def test_named_roots_keep_the_same_configuration_apart(baseline_runs):
     names = [r["configuration"] for r in rows if r["configuration"].endswith("baseline:tfidf_lr")]
     assert sorted(names) == ["v2: baseline:tfidf_lr", "v3: baseline:tfidf_lr"]
     assert all(r["runs"] == 1 for r in rows)
+
+
+def test_version_report_breaks_the_test_split_down(tiny_run):
+    fixture = ROOT / "tests" / "fixtures" / "statements_tiny.jsonl"
+    out = subprocess.run(
+        [sys.executable, "scripts/version_report.py", f"tiny={tiny_run['run_dir']}", "--statements", str(fixture),
+         "--field", "split"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    header, _, row = out.stdout.splitlines()[:3]
+    cells = dict(zip(header.split(" | "), row.split(" | "), strict=True))
+    test = f"{tiny_run['metrics']['test']['macro_f1']:.3f}"
+    assert cells["configuration"].startswith("tiny: train:") and cells["test"] == test
+    assert cells["test test part"] == test  # every test sentence is in the "test" part, none in the others
+    assert cells["test train part"] == "–" and cells["test validation part"] == "–"

@@ -73,7 +73,7 @@ def collect_runs(roots: list[Path | tuple[str, Path]]) -> list[Run]:
     return runs
 
 
-def _mean_sd(values: list[float]) -> str:
+def mean_sd(values: list[float]) -> str:
     if not values:
         return "–"
     if len(values) == 1:
@@ -92,7 +92,7 @@ def comparison_table(
     for (data, name), members in groups.items():
         row: dict[str, Any] = {"data": data, "configuration": name, "runs": len(members)}
         for section in sections:
-            row[section] = _mean_sd([s for r in members if (s := r.score(section)) is not None])
+            row[section] = mean_sd([s for r in members if (s := r.score(section)) is not None])
         lows = [r.metrics["test"]["macro_f1_ci"]["low"] for r in members if "macro_f1_ci" in r.metrics["test"]]
         highs = [r.metrics["test"]["macro_f1_ci"]["high"] for r in members if "macro_f1_ci" in r.metrics["test"]]
         row["test 95% CI (mean bounds)"] = f"{statistics.mean(lows):.3f}–{statistics.mean(highs):.3f}" if lows else "–"
