@@ -1,7 +1,8 @@
 """Typed schema of the Hydra config, so bad keys and types fail before any work.
 
-The YAML files under ``configs/`` hold the values; these dataclasses hold the
-shape. Hydra merges the YAML onto the schema in struct mode, so an unknown key
+The YAML files under ``configs/`` hold the values -- every default lives there,
+none here (each field is ``MISSING``); these dataclasses hold the shape. Hydra
+merges the YAML onto the schema in struct mode, so an unknown key
 (``training.epoch=3``) or a wrong type (``training.epochs=abc``) is rejected at
 composition time with the offending key named.
 """
@@ -24,22 +25,22 @@ class DataConfig:
     validation_path: str = MISSING
     test_path: str = MISSING
     # When set, each file holds several splits and rows are kept by this field.
-    split_field: str | None = None
-    text_field: str = "text"
-    pair_field: str | None = None
-    label_field: str = "label"
-    id_field: str | None = None
+    split_field: str | None = MISSING
+    text_field: str = MISSING
+    pair_field: str | None = MISSING
+    label_field: str = MISSING
+    id_field: str | None = MISSING
     labels: list[str] = MISSING
     # Labels present in the data but deliberately left out (never silent).
-    drop_labels: list[str] = field(default_factory=list)
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
+    drop_labels: list[str] = MISSING
+    max_train_samples: int | None = MISSING
+    max_eval_samples: int | None = MISSING
     # Keep only rows whose field takes one of the listed values, e.g. {version: [v2]}.
-    filter: dict[str, list[str]] = field(default_factory=dict)
+    filter: dict[str, list[str]] = MISSING
     # Rows sharing this field (an article) stay together when train_fraction subsamples.
-    group_field: str | None = None
+    group_field: str | None = MISSING
     # Share of training groups kept (a learning curve): nested, seeded by group id, not by `seed`.
-    train_fraction: float = 1.0
+    train_fraction: float = MISSING
 
 
 @dataclass
@@ -47,35 +48,35 @@ class ModelConfig:
     name: str = MISSING
     name_or_path: str = MISSING
     # The Hub id the weights come from, for model cards when loaded from a folder.
-    base_model_id: str | None = None
+    base_model_id: str | None = MISSING
     # For Hub models a user may pin a revision; ignored for local folders.
-    revision: str | None = None
+    revision: str | None = MISSING
 
 
 @dataclass
 class TrainingConfig:
-    epochs: float = 8.0
-    learning_rate: float = 5e-5
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    max_length: int = 128
-    num_threads: int = 1
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    gradient_accumulation_steps: int = 1
-    max_steps: int = -1
-    early_stopping_patience: int = 3
+    epochs: float = MISSING
+    learning_rate: float = MISSING
+    batch_size: int = MISSING
+    eval_batch_size: int = MISSING
+    max_length: int = MISSING
+    num_threads: int = MISSING
+    weight_decay: float = MISSING
+    warmup_ratio: float = MISSING
+    gradient_accumulation_steps: int = MISSING
+    max_steps: int = MISSING
+    early_stopping_patience: int = MISSING
     # "auto" = bf16 on a GPU that supports it, fp16 on other GPUs, fp32 on CPU.
-    precision: str = "auto"
-    dataloader_num_workers: int = 0
+    precision: str = MISSING
+    dataloader_num_workers: int = MISSING
     # Batches of similar length pad less: about 1.4x faster on CPU here.
-    group_by_length: bool = True
-    logging_steps: int = 10
-    save_total_limit: int = 2
+    group_by_length: bool = MISSING
+    logging_steps: int = MISSING
+    save_total_limit: int = MISSING
     # Fit a temperature on validation and bake it into the exported classifier.
-    calibrate: bool = False
+    calibrate: bool = MISSING
     # null = fresh run; true = newest unfinished run; or a run folder path.
-    resume: str | None = None
+    resume: str | None = MISSING
 
 
 @dataclass
@@ -85,15 +86,15 @@ class LoggerConfig:
 
 @dataclass
 class WandbConfig:
-    mode: str = "offline"
-    project: str = "negotiation-stance"
-    entity: str | None = None
-    group: str | None = None
-    name: str | None = None
-    job_type: str = "train"
-    log_model: bool = True
+    mode: str = MISSING
+    project: str = MISSING
+    entity: str | None = MISSING
+    group: str | None = MISSING
+    name: str | None = MISSING
+    job_type: str = MISSING
+    log_model: bool = MISSING
     # Seconds to wait for the server before falling back to offline.
-    init_timeout: float = 30.0
+    init_timeout: float = MISSING
 
 
 @dataclass
@@ -109,26 +110,26 @@ class PathsConfig:
 @dataclass
 class EvaluationConfig:
     # Real-text sets read from ../shared/eval when present; never trained on.
-    real_sets: list[str] = field(default_factory=lambda: ["seed", "real_dev"])
-    max_errors: int = 200
+    real_sets: list[str] = MISSING
+    max_errors: int = MISSING
     # SemEval's F_avg: macro-F1 over these labels only (for 4-label models, all but none).
-    favg_labels: list[str] = field(default_factory=lambda: ["pro_negotiation", "skeptical", "conditional"])
-    bootstrap_samples: int = 1000
-    confidence: float = 0.95
-    ece_bins: int = 10
+    favg_labels: list[str] = MISSING
+    bootstrap_samples: int = MISSING
+    confidence: float = MISSING
+    ece_bins: int = MISSING
 
 
 @dataclass
 class BaselinesConfig:
-    names: list[str] = field(default_factory=lambda: ["majority", "tfidf_lr"])
-    c_grid: list[float] = field(default_factory=lambda: [0.3, 1.0, 3.0, 10.0, 30.0])
+    names: list[str] = MISSING
+    c_grid: list[float] = MISSING
 
 
 @dataclass
 class TrainConfig:
-    seed: int = 42
-    task_name: str = "train"
-    tags: list[str] = field(default_factory=list)
+    seed: int = MISSING
+    task_name: str = MISSING
+    tags: list[str] = MISSING
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -136,17 +137,22 @@ class TrainConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
-    # Read by `make baselines` only.
+
+
+@dataclass
+class BaselinesRunConfig(TrainConfig):
+    """``make baselines``: the training config plus the baselines' own settings."""
+
     baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
 
 
 @dataclass
 class EvaluateConfig:
-    seed: int = 42
-    task_name: str = "evaluate"
-    tags: list[str] = field(default_factory=list)
+    seed: int = MISSING
+    task_name: str = MISSING
+    tags: list[str] = MISSING
     model_dir: str = MISSING
-    splits: list[str] = field(default_factory=lambda: ["validation", "test"])
+    splits: list[str] = MISSING
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
@@ -160,6 +166,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="baselines_schema", node=BaselinesRunConfig)
     if not OmegaConf.has_resolver("ns.package_path"):
         OmegaConf.register_new_resolver("ns.package_path", package_path)
     if not OmegaConf.has_resolver("ns.project_root"):
