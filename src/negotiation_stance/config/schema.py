@@ -1,7 +1,7 @@
 """Typed schema of the Hydra config, so bad keys and types fail before any work.
 
 The YAML files under ``configs/`` hold the values -- every default lives there,
-none here (each field is ``MISSING``); these dataclasses hold the shape. Hydra
+none here (a field without a default is ``MISSING``); these dataclasses hold the shape. Hydra
 merges the YAML onto the schema in struct mode, so an unknown key
 (``training.epoch=3``) or a wrong type (``training.epochs=abc``) is rejected at
 composition time with the offending key named.
@@ -9,7 +9,7 @@ composition time with the offending key named.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -20,145 +20,142 @@ from negotiation_stance.config.paths import package_path, project_root
 
 @dataclass
 class DataConfig:
-    name: str = MISSING
-    train_path: str = MISSING
-    validation_path: str = MISSING
-    test_path: str = MISSING
+    name: str
+    train_path: str
+    validation_path: str
+    test_path: str
     # When set, each file holds several splits and rows are kept by this field.
-    split_field: str | None = MISSING
-    text_field: str = MISSING
-    pair_field: str | None = MISSING
-    label_field: str = MISSING
-    id_field: str | None = MISSING
-    labels: list[str] = MISSING
+    split_field: str | None
+    text_field: str
+    pair_field: str | None
+    label_field: str
+    id_field: str | None
+    labels: list[str]
     # Labels present in the data but deliberately left out (never silent).
-    drop_labels: list[str] = MISSING
-    max_train_samples: int | None = MISSING
-    max_eval_samples: int | None = MISSING
+    drop_labels: list[str]
+    max_train_samples: int | None
+    max_eval_samples: int | None
     # Keep only rows whose field takes one of the listed values, e.g. {version: [v2]}.
-    filter: dict[str, list[str]] = MISSING
+    filter: dict[str, list[str]]
     # Rows sharing this field (an article) stay together when train_fraction subsamples.
-    group_field: str | None = MISSING
+    group_field: str | None
     # Share of training groups kept (a learning curve): nested, seeded by group id, not by `seed`.
-    train_fraction: float = MISSING
+    train_fraction: float
 
 
 @dataclass
 class ModelConfig:
-    name: str = MISSING
-    name_or_path: str = MISSING
+    name: str
+    name_or_path: str
     # The Hub id the weights come from, for model cards when loaded from a folder.
-    base_model_id: str | None = MISSING
+    base_model_id: str | None
     # For Hub models a user may pin a revision; ignored for local folders.
-    revision: str | None = MISSING
+    revision: str | None
 
 
 @dataclass
 class TrainingConfig:
-    epochs: float = MISSING
-    learning_rate: float = MISSING
-    batch_size: int = MISSING
-    eval_batch_size: int = MISSING
-    max_length: int = MISSING
-    num_threads: int = MISSING
-    weight_decay: float = MISSING
-    warmup_ratio: float = MISSING
-    gradient_accumulation_steps: int = MISSING
-    max_steps: int = MISSING
-    early_stopping_patience: int = MISSING
+    epochs: float
+    learning_rate: float
+    batch_size: int
+    eval_batch_size: int
+    max_length: int
+    num_threads: int
+    weight_decay: float
+    warmup_ratio: float
+    gradient_accumulation_steps: int
+    max_steps: int
+    early_stopping_patience: int
     # "auto" = bf16 on a GPU that supports it, fp16 on other GPUs, fp32 on CPU.
-    precision: str = MISSING
-    dataloader_num_workers: int = MISSING
+    precision: str
+    dataloader_num_workers: int
     # Batches of similar length pad less: about 1.4x faster on CPU here.
-    group_by_length: bool = MISSING
-    logging_steps: int = MISSING
-    save_total_limit: int = MISSING
+    group_by_length: bool
+    logging_steps: int
+    save_total_limit: int
     # Fit a temperature on validation and bake it into the exported classifier.
-    calibrate: bool = MISSING
+    calibrate: bool
     # null = fresh run; true = newest unfinished run; or a run folder path.
-    resume: str | None = MISSING
+    resume: str | None
 
 
 @dataclass
 class LoggerConfig:
-    name: str = MISSING
+    name: str
 
 
 @dataclass
 class WandbConfig:
-    mode: str = MISSING
-    project: str = MISSING
-    entity: str | None = MISSING
-    group: str | None = MISSING
-    name: str | None = MISSING
-    job_type: str = MISSING
-    log_model: bool = MISSING
+    mode: str
+    project: str
+    entity: str | None
+    group: str | None
+    name: str | None
+    job_type: str
+    log_model: bool
     # Seconds to wait for the server before falling back to offline.
-    init_timeout: float = MISSING
+    init_timeout: float
 
 
 @dataclass
 class PathsConfig:
-    root_dir: str = MISSING
-    data_dir: str = MISSING
-    log_dir: str = MISSING
-    models_dir: str = MISSING
-    shared_eval_dir: str = MISSING
-    output_dir: str = MISSING
+    root_dir: str
+    data_dir: str
+    log_dir: str
+    models_dir: str
+    shared_eval_dir: str
+    output_dir: str
 
 
 @dataclass
 class EvaluationConfig:
     # Real-text sets read from ../shared/eval when present; never trained on.
-    real_sets: list[str] = MISSING
-    max_errors: int = MISSING
+    real_sets: list[str]
+    max_errors: int
     # SemEval's F_avg: macro-F1 over these labels only (for 4-label models, all but none).
-    favg_labels: list[str] = MISSING
-    bootstrap_samples: int = MISSING
-    confidence: float = MISSING
-    ece_bins: int = MISSING
+    favg_labels: list[str]
+    bootstrap_samples: int
+    confidence: float
+    ece_bins: int
 
 
 @dataclass
 class BaselinesConfig:
-    names: list[str] = MISSING
-    c_grid: list[float] = MISSING
+    names: list[str]
+    c_grid: list[float]
 
 
 @dataclass
-class TrainConfig:
+class RunConfig:
+    """What every task (train, evaluate, baselines) is configured by."""
+
     seed: int = MISSING
     task_name: str = MISSING
     tags: list[str] = MISSING
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    logger: LoggerConfig = field(default_factory=LoggerConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
-    paths: PathsConfig = field(default_factory=PathsConfig)
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    data: DataConfig = MISSING
+    training: TrainingConfig = MISSING
+    logger: LoggerConfig = MISSING
+    wandb: WandbConfig = MISSING
+    paths: PathsConfig = MISSING
+    evaluation: EvaluationConfig = MISSING
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    model: ModelConfig = MISSING
 
 
 @dataclass
 class BaselinesRunConfig(TrainConfig):
     """``make baselines``: the training config plus the baselines' own settings."""
 
-    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
+    baselines: BaselinesConfig = MISSING
 
 
 @dataclass
-class EvaluateConfig:
-    seed: int = MISSING
-    task_name: str = MISSING
-    tags: list[str] = MISSING
+class EvaluateConfig(RunConfig):
     model_dir: str = MISSING
     splits: list[str] = MISSING
-    data: DataConfig = field(default_factory=DataConfig)
-    training: TrainingConfig = field(default_factory=TrainingConfig)
-    logger: LoggerConfig = field(default_factory=LoggerConfig)
-    wandb: WandbConfig = field(default_factory=WandbConfig)
-    paths: PathsConfig = field(default_factory=PathsConfig)
-    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
 
 def register_configs() -> None:

@@ -37,16 +37,7 @@ def load_split(
     seen_ids: dict[str, int] = {}
     out: list[dict[str, Any]] = []
     for row in read_records(path):
-        if split_field is not None:
-            if split_field not in row.record:
-                raise DataError(path, row.line, split_field, "missing")
-            if row.record[split_field] not in SPLITS:
-                raise DataError(
-                    path, row.line, split_field, f"must be one of {list(SPLITS)}, got {row.record[split_field]!r}"
-                )
-            if row.record[split_field] != split:
-                continue
-        if not _kept(row, path, keep or {}):
+        if not _in_split(row, path, split_field, split) or not _kept(row, path, keep or {}):
             continue
         text = required_text(row, path, text_field)
         label = row.record.get(label_field)
@@ -80,6 +71,17 @@ def load_split(
     return out, dropped
 
 
+def _in_split(row: Row, path: str | Path, split_field: str | None, split: str | None) -> bool:
+    """Whether the row belongs to ``split`` (always, for files without a split field)."""
+    if split_field is None:
+        return True
+    if split_field not in row.record:
+        raise DataError(path, row.line, split_field, "missing")
+    if row.record[split_field] not in SPLITS:
+        raise DataError(path, row.line, split_field, f"must be one of {list(SPLITS)}, got {row.record[split_field]!r}")
+    return row.record[split_field] == split
+
+
 def _kept(row: Row, path: str | Path, keep: dict[str, list[str]]) -> bool:
     for key, values in keep.items():
         if key not in row.record:
@@ -106,6 +108,19 @@ def subsample_groups(rows: list[dict[str, Any]], fraction: float) -> list[dict[s
     return [r for r in rows if r["group"] in chosen]
 
 
+def split_options(data_cfg: Any) -> dict[str, Any]:
+    """The ``load_split`` keyword arguments that a ``data`` config fixes (fields, filter, groups)."""
+    return {
+        "text_field": data_cfg.text_field,
+        "label_field": data_cfg.label_field,
+        "pair_field": data_cfg.pair_field,
+        "id_field": data_cfg.id_field,
+        "split_field": data_cfg.split_field,
+        "keep": {str(k): list(v) for k, v in data_cfg.get("filter", {}).items()},
+        "group_field": data_cfg.get("group_field"),
+    }
+
+
 def load_splits(data_cfg: Any) -> DatasetDict:
     """Train/validation/test as a ``DatasetDict`` with integer labels from ``data.labels``."""
     labels = list(data_cfg.labels)
@@ -114,19 +129,8 @@ def load_splits(data_cfg: Any) -> DatasetDict:
     paths = {"train": data_cfg.train_path, "validation": data_cfg.validation_path, "test": data_cfg.test_path}
     result = {}
     for split, path in paths.items():
-        rows, _ = load_split(
-            path,
-            labels=labels,
-            text_field=data_cfg.text_field,
-            label_field=data_cfg.label_field,
-            pair_field=data_cfg.pair_field,
-            id_field=data_cfg.id_field,
-            split_field=data_cfg.split_field,
-            split=split,
-            drop_labels=list(data_cfg.drop_labels),
-            keep={str(k): list(v) for k, v in data_cfg.get("filter", {}).items()},
-            group_field=data_cfg.get("group_field"),
-        )
+        options = split_options(data_cfg)
+        rows, _ = load_split(path, labels=labels, split=split, drop_labels=list(data_cfg.drop_labels), **options)
         if split == "train":
             rows = subsample_groups(rows, float(data_cfg.get("train_fraction", 1.0)))
         limit = data_cfg.max_train_samples if split == "train" else data_cfg.max_eval_samples

@@ -10,6 +10,7 @@ import torch
 
 from negotiation_stance import tracking
 from negotiation_stance.data import load_split
+from negotiation_stance.data.loading import split_options
 from negotiation_stance.evaluation.record import RunRecord
 from negotiation_stance.evaluation.report import EvalSettings
 from negotiation_stance.evaluation.scoring import (
@@ -36,21 +37,13 @@ def load_eval_splits(cfg: Any, labels: list[str]) -> dict[str, LabelledSet]:
         )  # fmt: skip
     drop = sorted(set(cfg.data.drop_labels) | set(missing))
     paths = {"train": cfg.data.train_path, "validation": cfg.data.validation_path, "test": cfg.data.test_path}
+    # Scored as they are: the training-only filter and groups do not apply.
+    options = {**split_options(cfg.data), "keep": None, "group_field": None}
     sets = {}
     for split in cfg.splits:
         if split not in paths:
             raise ValueError(f"splits: unknown split {split!r}; choose from {list(paths)}")
-        rows, left_out = load_split(
-            paths[split],
-            labels=labels,
-            text_field=cfg.data.text_field,
-            label_field=cfg.data.label_field,
-            pair_field=cfg.data.pair_field,
-            id_field=cfg.data.id_field,
-            split_field=cfg.data.split_field,
-            split=split,
-            drop_labels=drop,
-        )
+        rows, left_out = load_split(paths[split], labels=labels, split=split, drop_labels=drop, **options)
         sets[split] = LabelledSet(rows, dict(left_out))
     return sets
 

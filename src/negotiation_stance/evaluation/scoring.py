@@ -71,6 +71,13 @@ def load_real_sets(eval_dir: Path, names: Sequence[str], labels: Sequence[str]) 
     return sets
 
 
+def scored_sets(splits: Any, eval_dir: Path, real_sets: Sequence[str], labels: Sequence[str]) -> dict[str, LabelledSet]:
+    """What a run scores after fitting: validation and test of ``splits`` (a DatasetDict), and the real-text sets."""
+    sets = {split: LabelledSet(splits[split].to_list()) for split in EVAL_SPLITS}
+    sets.update(load_real_sets(eval_dir, real_sets, labels))
+    return sets
+
+
 def report_sets(
     sets: dict[str, LabelledSet],
     logits: dict[str, np.ndarray],

@@ -22,16 +22,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from negotiation_stance import tracking
 from negotiation_stance.data import load_splits
+from negotiation_stance.evaluation import scoring
 from negotiation_stance.evaluation.record import RunRecord
 from negotiation_stance.evaluation.report import EvalSettings
-from negotiation_stance.evaluation.scoring import (
-    EVAL_SPLITS,
-    LabelledSet,
-    evaluate_and_report,
-    load_real_sets,
-    predict_sets,
-    sections,
-)
 
 log = logging.getLogger(__name__)
 
@@ -87,20 +80,19 @@ def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Fit, score and report every configured baseline; one run folder and W&B run each."""
     labels = list(cfg.data.labels)
     splits = load_splits(cfg.data)
-    sets = {split: LabelledSet(splits[split].to_list()) for split in EVAL_SPLITS}
-    sets.update(load_real_sets(Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels))
+    sets = scoring.scored_sets(splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels)
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
     results = {}
     for baseline in fit_baselines(splits, list(cfg.baselines.names), list(cfg.baselines.c_grid), cfg.seed):
         folder = Path(cfg.paths.output_dir) / baseline.name
         folder.mkdir(parents=True, exist_ok=True)
-        logits = predict_sets(sets, lambda rows, b=baseline: b.logits([r["text"] for r in rows]))
+        logits = scoring.predict_sets(sets, lambda rows, b=baseline: b.logits([r["text"] for r in rows]))
         extra = {"baseline": baseline.name, "params": baseline.params}
         tags = [*cfg.tags, baseline.name]
         with tracking.tracked_run(cfg, folder, name=f"baseline-{baseline.name}", tags=tags, extra_config=extra) as run:
             title, header = f"Baseline {baseline.name}", {"data": cfg.data.name, "params": baseline.params}
-            reports = evaluate_and_report(folder, title, header, sets, logits, labels, settings, run)
-            own, real = sections(reports, EVAL_SPLITS)
+            reports = scoring.evaluate_and_report(folder, title, header, sets, logits, labels, settings, run)
+            own, real = scoring.sections(reports, scoring.EVAL_SPLITS)
             record = RunRecord(
                 kind="baseline",
                 labels=labels,

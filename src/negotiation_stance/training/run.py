@@ -27,8 +27,8 @@ from negotiation_stance.evaluation.scoring import (
     EVAL_SPLITS,
     LabelledSet,
     evaluate_and_report,
-    load_real_sets,
     predict_sets,
+    scored_sets,
     sections,
     torch_logits_fn,
 )
@@ -79,8 +79,7 @@ def prepare_data(cfg: DictConfig) -> PreparedData:
     splits = load_splits(cfg.data)
     labels = list(cfg.data.labels)
     log.info("Data %s: %s", cfg.data.name, {split: len(ds) for split, ds in splits.items()})
-    sets = {split: LabelledSet(splits[split].to_list()) for split in EVAL_SPLITS}
-    sets.update(load_real_sets(Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels))
+    sets = scored_sets(splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels)
     return PreparedData(labels, splits, sets)
 
 
