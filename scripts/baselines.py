@@ -10,7 +10,7 @@ from negotiation_stance.config import CONFIG_DIR
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="baselines")
 def main(cfg: DictConfig) -> None:
-    from negotiation_stance.baselines import run_baselines
+    from negotiation_stance.training.baselines import run_baselines
 
     run_baselines(cfg)
     print(f"Baselines: {cfg.paths.output_dir}")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from negotiation_stance.config import INFERENCE_BATCH_SIZE, project_root
-from negotiation_stance.onnx_export import onnx_settings
+from negotiation_stance.export.onnx import onnx_settings
 
 BACKENDS = ["pipeline", "torch", "onnx-fp32", "onnx-int8", "onnx-int8+recheck"]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from negotiation_stance.compare import (
+from negotiation_stance.config import project_root
+from negotiation_stance.evaluation.compare import (
     collect_runs,
     comparison_table,
     format_table,
@@ -18,7 +19,6 @@ from negotiation_stance.compare import (
     paired_test,
     parse_root,
 )
-from negotiation_stance.config import project_root
 
 
 def main() -> None:

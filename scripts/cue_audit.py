@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from negotiation_stance.config import project_root
-from negotiation_stance.cues import label_log_odds, precision, words
+from negotiation_stance.corpus.cues import label_log_odds, precision, words
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -14,7 +14,7 @@ log = logging.getLogger("evaluate")
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    from negotiation_stance.reporting import evaluate_model_dir
+    from negotiation_stance.evaluation.evaluate import evaluate_model_dir
 
     metrics = evaluate_model_dir(cfg)
     for name in [*cfg.splits, *metrics["real"]]:

@@ -21,8 +21,8 @@ import json
 import sys
 from pathlib import Path
 
-from negotiation_stance.candidates import extract_candidates, from_label_studio, to_label_studio
 from negotiation_stance.corpus import write_jsonl
+from negotiation_stance.corpus.candidates import extract_candidates, from_label_studio, to_label_studio
 from negotiation_stance.data import DataError, read_records
 
 

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from negotiation_stance.config import INFERENCE_BATCH_SIZE, project_root
+from negotiation_stance.export.onnx import ONNX_FP32, calibration_sentences, quantize_int8
 from negotiation_stance.modeling import load_exported, predict_logits
-from negotiation_stance.onnx_export import ONNX_FP32, OnnxLogits, calibration_sentences, quantize_int8
+from negotiation_stance.modeling.onnx_runtime import OnnxLogits
 
 VARIANTS = [(False, 0), (True, 0), (True, 1), (True, 2), (True, 3)]  # (reduce_range, fp32 FFN layers)
 

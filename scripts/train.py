@@ -14,7 +14,7 @@ log = logging.getLogger("train")
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float:
-    from negotiation_stance.training import train  # heavy imports after config errors surface
+    from negotiation_stance.training.run import train  # heavy imports after config errors surface
 
     metrics = train(cfg)
     if metrics.get("rank", 0) != 0:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sklearn.metrics import f1_score
 
-from negotiation_stance.compare import Run, collect_runs, load_predictions, mean_sd, parse_root
+from negotiation_stance.evaluation.compare import Run, collect_runs, load_predictions, mean_sd, parse_root
 from negotiation_stance.config import project_root
 
 

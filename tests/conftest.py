@@ -40,7 +40,7 @@ def tiny_overrides(tmp: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One real (few-step) training run with W&B offline, shared by the tests that read its outputs."""
-    from negotiation_stance.training import train
+    from negotiation_stance.training.run import train
 
     tmp = tmp_path_factory.mktemp("tiny_run")
     cfg = compose_config("train", tiny_overrides(tmp, "logger=wandb", "wandb.mode=offline"))
@@ -53,7 +53,7 @@ def onnx_model(tiny_run: dict[str, Any], tmp_path_factory: pytest.TempPathFactor
     """A copy of the tiny run's model with its ONNX files, calibrated on the fixture's train+validation rows."""
     import shutil
 
-    from negotiation_stance.onnx_export import calibration_sentences, export_onnx
+    from negotiation_stance.export.onnx import calibration_sentences, export_onnx
 
     folder = tmp_path_factory.mktemp("onnx") / "model"
     shutil.copytree(tiny_run["run_dir"] / "model", folder)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from negotiation_stance.candidates import about_talks, extract_candidates, from_label_studio, to_label_studio
+from negotiation_stance.corpus.candidates import about_talks, extract_candidates, from_label_studio, to_label_studio
 from negotiation_stance.data import DataError
 
 ARTICLE = (

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from conftest import ROOT, compose_config
-from negotiation_stance.baselines import run_baselines
-from negotiation_stance.compare import collect_runs, comparison_table, format_table, paired_test, parse_root
+from negotiation_stance.evaluation.compare import collect_runs, comparison_table, format_table, paired_test, parse_root
+from negotiation_stance.training.baselines import run_baselines
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,15 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from negotiation_stance.evaluation import (
+from negotiation_stance.evaluation.metrics import (
     bootstrap_macro_f1,
     calibration,
     classification_metrics,
     fit_temperature,
     macro_f1_over,
     paired_bootstrap,
-    softmax,
 )
-from negotiation_stance.modeling import scale_logits
+from negotiation_stance.modeling import scale_logits, softmax
 
 rng = np.random.default_rng(0)
 GOLD = rng.integers(0, 3, size=400)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
-from negotiation_stance.sentences import split_sentences
-from negotiation_stance.speakers import attribute_speakers, clean_name
+from negotiation_stance.inference.speakers import attribute_speakers, clean_name
+from negotiation_stance.text import split_sentences
 
 # Written for the tests: the attribution patterns of wire copy.
 ARTICLE = """Foreign Minister Ilse Varga said on Monday that her government was ready to resume talks with the rebels.
@@ -90,7 +90,8 @@ def test_int8_recheck_recomputes_near_ties_in_fp32(onnx_model, tmp_path):
     import shutil
 
     from negotiation_stance import StanceClassifier
-    from negotiation_stance.onnx_export import ONNX_CONFIG, onnx_settings, top2_margin
+    from negotiation_stance.export.onnx import ONNX_CONFIG, onnx_settings
+    from negotiation_stance.modeling.onnx_runtime import top2_margin
 
     texts = [line for line in ARTICLE.splitlines() if line]
     settings = onnx_settings(onnx_model)
@@ -128,7 +129,7 @@ def test_int8_recheck_recomputes_near_ties_in_fp32(onnx_model, tmp_path):
 
 
 def test_recheck_margin_repairs_just_enough_flips():
-    from negotiation_stance.onnx_export import choose_recheck_margin
+    from negotiation_stance.export.onnx import choose_recheck_margin
 
     reference = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]] * 25)  # 100 rows
     int8 = reference.copy()
@@ -144,7 +145,7 @@ def test_recheck_margin_repairs_just_enough_flips():
 
 def test_calibration_sentences_skip_test_rows_and_name_bad_lines(tmp_path):
     from negotiation_stance.data import DataError
-    from negotiation_stance.onnx_export import calibration_sentences
+    from negotiation_stance.export.onnx import calibration_sentences
 
     rows = [{"text": "a", "split": "train"}, {"text": "b", "split": "test"}, {"text": "c", "split": "validation"}]
     good = tmp_path / "c.jsonl"
@@ -173,7 +174,7 @@ def test_http_api(tiny_run):
     from fastapi.testclient import TestClient
 
     from negotiation_stance import StanceClassifier
-    from negotiation_stance.serving import create_app
+    from negotiation_stance.inference.serving import create_app
 
     client = TestClient(create_app(StanceClassifier.from_pretrained(tiny_run["models_dir"] / "latest")))
     assert client.get("/health").json()["labels"] == tiny_run["metrics"]["labels"]

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from conftest import ROOT, SHARED
-from negotiation_stance.cues import label_log_odds, precision
-from negotiation_stance.provenance import overlaps, shared_spans, spans, text_files
-from negotiation_stance.style import counter_cue, style_profile
+from negotiation_stance.corpus.cues import label_log_odds, precision
+from negotiation_stance.corpus.provenance import overlaps, shared_spans, spans, text_files
+from negotiation_stance.corpus.style import counter_cue, style_profile
 
 ROWS = [
     {"article_id": "a", "text": "We are ready to talk at any time.", "label": "pro_negotiation"},

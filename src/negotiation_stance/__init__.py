@@ -8,13 +8,13 @@ __version__ = "0.1.0"
 __all__ = ["StanceClassifier", "__version__"]
 
 if TYPE_CHECKING:
-    from negotiation_stance.inference import StanceClassifier
+    from negotiation_stance.inference.classifier import StanceClassifier
 
 
 def __getattr__(name: str) -> Any:
     # Lazy so that data-only tools (splitting, validation) never import torch.
     if name == "StanceClassifier":
-        from negotiation_stance.inference import StanceClassifier
+        from negotiation_stance.inference.classifier import StanceClassifier
 
         return StanceClassifier
     raise AttributeError(name)

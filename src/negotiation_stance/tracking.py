@@ -10,8 +10,12 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from negotiation_stance.config.schema import to_plain_dict
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +74,41 @@ def start_run(settings: Any, *, enabled: bool, output_dir: Path, config: dict[st
         return wandb.init(mode="offline", **kwargs)
 
 
-def start_run_for(cfg: Any, output_dir: Path, *, tags: list[str] | None = None) -> Any | None:
+def start_run_for(
+    cfg: Any,
+    output_dir: Path,
+    *,
+    tags: list[str] | None = None,
+    name: str | None = None,
+    extra_config: dict[str, Any] | None = None,
+) -> Any | None:
     """``start_run`` with the settings of a composed config (``logger``, ``wandb``, ``tags``)."""
-    from negotiation_stance.config import to_plain_dict
-
+    settings = cfg.wandb.copy()
+    if name is not None:
+        settings.name = name
     return start_run(
-        cfg.wandb,
+        settings,
         enabled=cfg.logger.name == "wandb",
         output_dir=output_dir,
-        config=to_plain_dict(cfg),
+        config={**to_plain_dict(cfg), **(extra_config or {})},
         tags=list(cfg.tags) if tags is None else tags,
     )
+
+
+@contextmanager
+def tracked_run(cfg: Any, output_dir: Path, *, enabled: bool = True, **kwargs: Any) -> Iterator[Any | None]:
+    """The one wrapper around a task: start its W&B run, and finish it, marked failed on any exception.
+
+    Finishing in every case keeps the jobs of a multirun in their own W&B runs.
+    ``kwargs`` go to :func:`start_run_for`; with ``enabled=False`` (another rank) there is no run.
+    """
+    run = start_run_for(cfg, output_dir, **kwargs) if enabled else None
+    try:
+        yield run
+    except BaseException:
+        finish_run(run, failed=True)
+        raise
+    finish_run(run)
 
 
 def _has_netrc_key() -> bool:
@@ -101,8 +129,6 @@ def log_reports(
         return
     import wandb
 
-    from negotiation_stance.evaluation import flat_metrics
-
     payload: dict[str, Any] = {}
     for name, report in reports.items():
         flat = flat_metrics(report.metrics, name)
@@ -119,6 +145,21 @@ def log_reports(
             if image.is_file():
                 payload[f"{name}/{plot}_plot"] = wandb.Image(str(image))
     run.log(payload)
+
+
+def flat_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    """``{prefix}/macro_f1``, ``{prefix}/f1/<label>``... for W&B summaries and tables."""
+    flat = {f"{prefix}/macro_f1": metrics["macro_f1"], f"{prefix}/accuracy": metrics["accuracy"]}
+    if "macro_f1_ci" in metrics:
+        flat[f"{prefix}/macro_f1_ci_low"] = metrics["macro_f1_ci"]["low"]
+        flat[f"{prefix}/macro_f1_ci_high"] = metrics["macro_f1_ci"]["high"]
+    for key in ("favg", "ece", "ece_uncalibrated"):
+        if metrics.get(key) is not None:
+            flat[f"{prefix}/{key}"] = metrics[key]
+    for label, scores in metrics["per_class"].items():
+        for name in ("precision", "recall", "f1"):
+            flat[f"{prefix}/{name}/{label}"] = scores[name]
+    return flat
 
 
 def log_model(run: Any | None, model_dir: Path, name: str, metadata: dict[str, Any]) -> None:

@@ -1,91 +1,17 @@
-"""Loading labelled sentence files with errors that name file, line and field.
-
-Rows are parsed and checked here (JSON lines or CSV) before they become a
-``datasets.Dataset``: ``datasets.load_dataset`` reports a malformed line as an
-Arrow error without the line number, and users must be told exactly what to fix.
-"""
+"""Loading labelled splits (the corpus or users' own files) into validated rows and datasets."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, DatasetDict
 
+from negotiation_stance.io import DataError, Row, read_records, required_text
+
 SPLITS = ("train", "validation", "test")
-
-
-class DataError(ValueError):
-    """A problem in an input file, located by file, line and field."""
-
-    def __init__(self, path: str | Path, line: int | None, field: str | None, message: str):
-        self.path, self.line, self.field = str(path), line, field
-        where = str(path) + (f", line {line}" if line is not None else "")
-        what = f", field '{field}'" if field else ""
-        super().__init__(f"{where}{what}: {message}")
-
-
-@dataclass(frozen=True)
-class Row:
-    line: int
-    record: dict[str, Any]
-
-
-def read_records(path: str | Path) -> list[Row]:
-    """Read a .jsonl or .csv file into rows that remember their line numbers."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, None, "file not found")
-    try:
-        raw = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise DataError(path, line, None, f"is not valid UTF-8 ({exc.reason}); save the file as UTF-8") from exc
-    if not raw.strip():
-        raise DataError(path, None, None, "file is empty")
-    if path.suffix.lower() == ".csv":
-        return _read_csv(path, raw)
-    rows: list[Row] = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, number, None, f"malformed JSON ({exc.msg} at column {exc.colno})") from exc
-        if not isinstance(record, dict):
-            raise DataError(path, number, None, f"expected a JSON object, got {type(record).__name__}")
-        rows.append(Row(number, record))
-    return rows
-
-
-def _read_csv(path: Path, raw: str) -> list[Row]:
-    reader = csv.DictReader(raw.splitlines())
-    if not reader.fieldnames:
-        raise DataError(path, 1, None, "CSV file has no header row")
-    rows = []
-    for record in reader:
-        if None in record:
-            raise DataError(path, reader.line_num, None, "row has more columns than the header")
-        rows.append(Row(reader.line_num, dict(record)))
-    return rows
-
-
-def required_text(row: Row, path: Path | str, field: str) -> str:
-    """The row's non-empty string ``field``, or a DataError naming file, line and field."""
-    value = row.record.get(field)
-    if field not in row.record:
-        raise DataError(path, row.line, field, "missing")
-    if not isinstance(value, str):
-        raise DataError(path, row.line, field, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise DataError(path, row.line, field, "is empty")
-    return value
 
 
 def load_split(
@@ -111,16 +37,7 @@ def load_split(
     seen_ids: dict[str, int] = {}
     out: list[dict[str, Any]] = []
     for row in read_records(path):
-        if split_field is not None:
-            if split_field not in row.record:
-                raise DataError(path, row.line, split_field, "missing")
-            if row.record[split_field] not in SPLITS:
-                raise DataError(
-                    path, row.line, split_field, f"must be one of {list(SPLITS)}, got {row.record[split_field]!r}"
-                )
-            if row.record[split_field] != split:
-                continue
-        if not _kept(row, path, keep or {}):
+        if not _in_split(row, path, split_field, split) or not _kept(row, path, keep or {}):
             continue
         text = required_text(row, path, text_field)
         label = row.record.get(label_field)
@@ -154,6 +71,17 @@ def load_split(
     return out, dropped
 
 
+def _in_split(row: Row, path: str | Path, split_field: str | None, split: str | None) -> bool:
+    """Whether the row belongs to ``split`` (always, for files without a split field)."""
+    if split_field is None:
+        return True
+    if split_field not in row.record:
+        raise DataError(path, row.line, split_field, "missing")
+    if row.record[split_field] not in SPLITS:
+        raise DataError(path, row.line, split_field, f"must be one of {list(SPLITS)}, got {row.record[split_field]!r}")
+    return row.record[split_field] == split
+
+
 def _kept(row: Row, path: str | Path, keep: dict[str, list[str]]) -> bool:
     for key, values in keep.items():
         if key not in row.record:
@@ -180,6 +108,19 @@ def subsample_groups(rows: list[dict[str, Any]], fraction: float) -> list[dict[s
     return [r for r in rows if r["group"] in chosen]
 
 
+def split_options(data_cfg: Any) -> dict[str, Any]:
+    """The ``load_split`` keyword arguments that a ``data`` config fixes (fields, filter, groups)."""
+    return {
+        "text_field": data_cfg.text_field,
+        "label_field": data_cfg.label_field,
+        "pair_field": data_cfg.pair_field,
+        "id_field": data_cfg.id_field,
+        "split_field": data_cfg.split_field,
+        "keep": {str(k): list(v) for k, v in data_cfg.get("filter", {}).items()},
+        "group_field": data_cfg.get("group_field"),
+    }
+
+
 def load_splits(data_cfg: Any) -> DatasetDict:
     """Train/validation/test as a ``DatasetDict`` with integer labels from ``data.labels``."""
     labels = list(data_cfg.labels)
@@ -188,19 +129,8 @@ def load_splits(data_cfg: Any) -> DatasetDict:
     paths = {"train": data_cfg.train_path, "validation": data_cfg.validation_path, "test": data_cfg.test_path}
     result = {}
     for split, path in paths.items():
-        rows, _ = load_split(
-            path,
-            labels=labels,
-            text_field=data_cfg.text_field,
-            label_field=data_cfg.label_field,
-            pair_field=data_cfg.pair_field,
-            id_field=data_cfg.id_field,
-            split_field=data_cfg.split_field,
-            split=split,
-            drop_labels=list(data_cfg.drop_labels),
-            keep={str(k): list(v) for k, v in data_cfg.get("filter", {}).items()},
-            group_field=data_cfg.get("group_field"),
-        )
+        options = split_options(data_cfg)
+        rows, _ = load_split(path, labels=labels, split=split, drop_labels=list(data_cfg.drop_labels), **options)
         if split == "train":
             rows = subsample_groups(rows, float(data_cfg.get("train_fraction", 1.0)))
         limit = data_cfg.max_train_samples if split == "train" else data_cfg.max_eval_samples

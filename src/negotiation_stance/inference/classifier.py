@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from negotiation_stance.articles import ArticleResult, analyse_article
-from negotiation_stance.config import INFERENCE_BATCH_SIZE
-from negotiation_stance.evaluation import softmax
-from negotiation_stance.modeling import load_exported, load_labels_and_tokenizer, predict_logits
+from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE
+from negotiation_stance.inference.articles import ArticleResult, analyse_article
+from negotiation_stance.inference.backends import TorchLogits, load_backend
+from negotiation_stance.modeling.model import softmax
 
 log = logging.getLogger(__name__)
 
@@ -72,35 +71,12 @@ class StanceClassifier:
         takes the margin ``make export-onnx`` fitted on training sentences, 0
         turns the re-check off.
         """
-        if recheck_margin is not None and not (backend == "onnx" and quantized):
-            raise ValueError("recheck_margin applies to the int8 ONNX backend only (backend='onnx', quantized=True)")
-        if backend == "onnx":
-            from negotiation_stance.onnx_export import ONNX_FP32, ONNX_INT8, OnnxLogits, RecheckedLogits, onnx_settings
-
-            tokenizer, labels = load_labels_and_tokenizer(path)
-            onnx_file = Path(path) / (ONNX_INT8 if quantized else ONNX_FP32)
-            run: Callable[..., np.ndarray] = OnnxLogits(onnx_file, tokenizer, threads=threads)
-            name = "onnx-int8" if quantized else "onnx-fp32"
-            if quantized:
-                margin = onnx_settings(path)["recheck_margin"] if recheck_margin is None else recheck_margin
-                if margin > 0:
-                    run = RecheckedLogits(run, Path(path) / ONNX_FP32, tokenizer, margin, threads)
-                    name = "onnx-int8+recheck"
-            return cls(run, tokenizer, labels, max_length=max_length, batch_size=batch_size, backend=name)
-        if backend != "torch":
-            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-        if threads:
-            torch.set_num_threads(threads)
-        tokenizer, model, labels = load_exported(path)
-        if device:
-            model = model.to(torch.device(device))
-        model.eval()
-
-        def run_torch(texts: Sequence[str], pairs: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:
-            return predict_logits(model, tokenizer, texts, pairs, **kwargs)
-
-        classifier = cls(run_torch, tokenizer, labels, max_length=max_length, batch_size=batch_size)
-        classifier.model = model
+        run, tokenizer, labels, name = load_backend(
+            path, backend=backend, quantized=quantized, device=device, threads=threads, recheck_margin=recheck_margin
+        )
+        classifier = cls(run, tokenizer, labels, max_length=max_length, batch_size=batch_size, backend=name)
+        if isinstance(run, TorchLogits):
+            classifier.model = run.model
         return classifier
 
     def _warn_if_truncated(self, items: list[str]) -> None:

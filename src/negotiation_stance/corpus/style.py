@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from negotiation_stance.labels import STANCE_LABELS
+
 FIRST_PERSON = re.compile(r"\b(we|i|our|us|my)\b", re.IGNORECASE)
 REPORTING = re.compile(r"\b(said|says|told|according to)\b", re.IGNORECASE)
 # Talks, negotiation, ceasefire, peace, diplomacy, dialogue, in any word form ("talking", "diplomats", "truce").
@@ -22,7 +24,7 @@ TALK = re.compile(
 LONG_WORDS = 40
 
 _PRO_COND = frozenset({"pro_negotiation", "conditional"})
-_STANCE = frozenset({"pro_negotiation", "skeptical", "conditional"})
+_STANCE = frozenset(STANCE_LABELS)
 # Stance sentences that carry a word the corpus used to tie to another label.
 COUNTER_CUES: tuple[tuple[str, re.Pattern[str], frozenset[str]], ...] = (
     ("must/only in a pro sentence", re.compile(r"\b(must|only)\b", re.I), frozenset({"pro_negotiation"})),

@@ -8,8 +8,6 @@ so ``make data`` rebuilds the committed files byte for byte.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -17,27 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from negotiation_stance.data import DataError, Row, read_records
-from negotiation_stance.sentences import sentence_id, split_sentences
-from negotiation_stance.style import style_by_version
+from negotiation_stance.corpus.style import style_by_version
+from negotiation_stance.io import DataError, Row, read_records, write_json, write_jsonl
+from negotiation_stance.labels import CONTRACT_LABELS, HARD_CASES
+from negotiation_stance.text import sentence_id, split_sentences
 
-# The label contract (LABELS.md): three stance labels plus `none`.
-CONTRACT_LABELS = ("pro_negotiation", "skeptical", "conditional", "none")
-STANCE_LABELS = CONTRACT_LABELS[:3]
-# Tags for sentences whose label is decided by one of the contract's hard-case rules.
-HARD_CASES = (
-    "contrast",
-    "negated_willingness",
-    "reported_unwillingness",
-    "implicit_condition",
-    "sequenced_condition",
-    "strength_before_talks",
-    "hedged_support",
-    "deference",
-    "goal_as_requirement",
-    "qualifier_not_condition",
-    "withdrawal_remark",
-)
 FORMS = (
     "press_release",
     "social_post",
@@ -280,16 +262,6 @@ def summarize(
     }
 
 
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """Atomic write: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with tmp.open("w", encoding="utf-8", newline="\n") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
-    os.replace(tmp, path)
-
-
 def build(data_dir: Path) -> dict[str, Any]:
     """raw + annotations -> interim sentences, processed statements and summary."""
     articles = load_articles(data_dir / "raw" / "articles.jsonl")
@@ -300,7 +272,5 @@ def build(data_dir: Path) -> dict[str, Any]:
     summary = summarize(articles, statements, labels)
     write_jsonl(data_dir / "interim" / "sentences.jsonl", (s.__dict__ for s in sentences))
     write_jsonl(data_dir / "processed" / "statements.jsonl", statements)
-    tmp = data_dir / "processed" / "summary.json.partial"
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, data_dir / "processed" / "summary.json")
+    write_json(data_dir / "processed" / "summary.json", summary)
     return summary

@@ -1,4 +1,4 @@
-"""ONNX export and dynamic int8 quantisation of an exported model, and an ONNX Runtime backend.
+"""ONNX export and dynamic int8 quantisation of an exported model (the runtime is ``modeling.onnx_runtime``).
 
 ``optimum`` does not support transformers 5, so the export uses
 ``torch.onnx.export`` and ``onnxruntime.quantization`` directly.
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from negotiation_stance.config import INFERENCE_BATCH_SIZE
+from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE
+from negotiation_stance.io import DataError, atomic_write, read_records, required_text, write_json
+from negotiation_stance.modeling.model import load_exported, predict_logits
+from negotiation_stance.modeling.onnx_runtime import OnnxLogits, top2_margin
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +55,6 @@ def fp32_nodes(model_path: Path, fp32_ffn_layers: int) -> list[str]:
     return names
 
 
-def top2_margin(logits: np.ndarray) -> np.ndarray:
-    """Top logit minus the runner-up: how far a prediction is from flipping."""
-    if logits.shape[1] < 2:
-        return np.full(len(logits), np.inf, dtype=np.float32)
-    part = np.partition(logits, -2, axis=1)
-    return part[:, -1] - part[:, -2]
-
-
 def choose_recheck_margin(reference: np.ndarray, int8: np.ndarray, target: float) -> float:
     """Smallest int8 margin below which re-checking in fp32 brings agreement to ``target``.
 
@@ -86,8 +80,6 @@ def calibration_sentences(path: str | Path) -> list[str]:
     leaking its test split into a choice; a file without splits is used whole,
     with a warning.
     """
-    from negotiation_stance.data import DataError, read_records, required_text
-
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, None, "calibration file not found")
@@ -125,6 +117,58 @@ def quantize_int8(fp32: Path, out: Path, *, fp32_ffn_layers: int = 3, reduce_ran
     )
 
 
+def _export_fp32(model: Any, tokenizer: Any, target: Path, opset: int) -> None:
+    """``torch.onnx.export`` of the logits, with dynamic batch and sequence axes."""
+    import torch
+
+    sample = tokenizer(
+        ["a short sentence", "a somewhat longer second sentence here"], padding=True, return_tensors="pt"
+    )
+    names = [n for n in tokenizer.model_input_names if n in sample]
+    axes = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes["logits"] = {0: "batch"}
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(names, inputs, strict=True))).logits
+
+    model.eval()
+    with torch.no_grad(), atomic_write(target) as tmp:
+        torch.onnx.export(
+            LogitsOnly(),
+            tuple(sample[n] for n in names),
+            str(tmp),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
+
+
+def fit_recheck_margin(
+    model: Any, tokenizer: Any, int8: Path, texts: Sequence[str], target_agreement: float, batch_size: int
+) -> tuple[float, dict[str, Any]]:
+    """The int8 re-check margin that reaches ``target_agreement`` with PyTorch on ``texts``, and its record."""
+    reference = predict_logits(model, tokenizer, texts, batch_size=batch_size)
+    quantised = OnnxLogits(int8, tokenizer)(texts, batch_size=batch_size)
+    margin = choose_recheck_margin(reference, quantised, target_agreement)
+    flipped = reference.argmax(1) != quantised.argmax(1)
+    rechecked = top2_margin(quantised) < margin
+    return margin, {
+        "n": len(texts),
+        "target_agreement": target_agreement,
+        "batch_size": batch_size,
+        "int8_agreement": float(1 - flipped.mean()),
+        "agreement_with_recheck": float(1 - (flipped & ~rechecked).mean()),
+        "recheck_fraction": float(rechecked.mean()),
+    }
+
+
 def export_onnx(
     model_dir: str | Path,
     *,
@@ -141,50 +185,16 @@ def export_onnx(
     evaluation text), the int8 re-check margin is fitted to reach
     ``target_agreement`` with PyTorch on them; without, int8 runs alone.
     """
-    import torch
-
-    from negotiation_stance.modeling import load_exported, predict_logits
-
     if not 0.0 <= target_agreement <= 1.0:
         raise ValueError(f"target_agreement must be a fraction in [0, 1], got {target_agreement}")
     folder = Path(model_dir)
     tokenizer, model, _ = load_exported(folder)
     # A margin fitted for the previous int8 file must not outlive it if this export fails.
     (folder / ONNX_CONFIG).unlink(missing_ok=True)
-    model.eval()
-    sample = tokenizer(
-        ["a short sentence", "a somewhat longer second sentence here"], padding=True, return_tensors="pt"
-    )
-    names = [n for n in tokenizer.model_input_names if n in sample]
-    axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes["logits"] = {0: "batch"}
     fp32, int8 = folder / ONNX_FP32, folder / ONNX_INT8
-    tmp = folder / (ONNX_FP32 + ".partial")
-
-    class LogitsOnly(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.inner = model
-
-        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-            return self.inner(**dict(zip(names, inputs, strict=True))).logits
-
-    with torch.no_grad():
-        torch.onnx.export(
-            LogitsOnly(),
-            tuple(sample[n] for n in names),
-            str(tmp),
-            input_names=names,
-            output_names=["logits"],
-            dynamic_axes=axes,
-            opset_version=opset,
-            dynamo=False,
-        )
-    os.replace(tmp, fp32)
-    tmp8 = folder / (ONNX_INT8 + ".partial")
-    quantize_int8(fp32, tmp8, fp32_ffn_layers=fp32_ffn_layers)
-    os.replace(tmp8, int8)
-
+    _export_fp32(model, tokenizer, fp32, opset)
+    with atomic_write(int8) as tmp:
+        quantize_int8(fp32, tmp, fp32_ffn_layers=fp32_ffn_layers)
     settings: dict[str, Any] = {
         "quantization": {
             "method": "onnxruntime dynamic, per-channel QInt8 weights, reduce_range",
@@ -194,27 +204,13 @@ def export_onnx(
     }
     if calibration_texts:
         texts = list(calibration_texts)
-        reference = predict_logits(model, tokenizer, texts, batch_size=batch_size)
-        quantised = OnnxLogits(int8, tokenizer)(texts, batch_size=batch_size)
-        margin = choose_recheck_margin(reference, quantised, target_agreement)
-        flipped = reference.argmax(1) != quantised.argmax(1)
-        rechecked = top2_margin(quantised) < margin
+        margin, record = fit_recheck_margin(model, tokenizer, int8, texts, target_agreement, batch_size)
         settings["recheck_margin"] = margin
-        settings["calibration"] = {
-            "source": calibration_source,
-            "n": len(texts),
-            "target_agreement": target_agreement,
-            "batch_size": batch_size,
-            "int8_agreement": float(1 - flipped.mean()),
-            "agreement_with_recheck": float(1 - (flipped & ~rechecked).mean()),
-            "recheck_fraction": float(rechecked.mean()),
-        }
+        settings["calibration"] = {"source": calibration_source, **record}
         log.info("int8 re-check margin %.3f on %d sentences: %s", margin, len(texts), settings["calibration"])
     else:
         log.warning("no calibration sentences: int8 runs without an fp32 re-check (recheck_margin=0)")
-    tmp_cfg = folder / (ONNX_CONFIG + ".partial")
-    tmp_cfg.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp_cfg, folder / ONNX_CONFIG)
+    write_json(folder / ONNX_CONFIG, settings)
     return fp32, int8
 
 
@@ -222,63 +218,3 @@ def onnx_settings(model_dir: str | Path) -> dict[str, Any]:
     """What ``export_onnx`` recorded; an older export without the file re-checks nothing."""
     path = Path(model_dir) / ONNX_CONFIG
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"recheck_margin": 0.0}
-
-
-class OnnxLogits:
-    """Batched, length-sorted logits from an ONNX model with ONNX Runtime."""
-
-    def __init__(self, path: Path, tokenizer: object, *, threads: int | None = None):
-        import onnxruntime as ort
-
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found; run `make export-onnx MODEL={path.parent}` first")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.names = [i.name for i in self.session.get_inputs()]
-        self.tokenizer = tokenizer
-
-    def _forward(self, encoded: Any) -> np.ndarray:
-        return self.session.run(["logits"], {n: encoded[n].astype(np.int64) for n in self.names})[0]
-
-    def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:
-        """Logits in input order (keyword arguments as ``modeling.batched_logits``)."""
-        from negotiation_stance.modeling import batched_logits
-
-        return batched_logits(self._forward, self.tokenizer, texts, pairs, tensors="np", **kwargs)
-
-
-class RecheckedLogits:
-    """int8 logits, with near ties (top-two margin below ``margin``) recomputed by the fp32 model.
-
-    Quantisation noise can only flip a label whose margin is smaller than the
-    noise, so re-running those few sentences in fp32 buys back agreement with
-    PyTorch for a small share of the int8 speed-up.
-    """
-
-    def __init__(self, int8: OnnxLogits, fp32_path: Path, tokenizer: object, margin: float, threads: int | None):
-        import threading
-
-        if not fp32_path.is_file():  # fail at load time, not at the first near tie
-            raise FileNotFoundError(f"{fp32_path} not found; the int8 re-check needs it (or pass recheck_margin=0)")
-        self.int8, self.margin = int8, margin
-        self._fp32_args = (fp32_path, tokenizer, threads)
-        self._fp32: OnnxLogits | None = None
-        self._lock = threading.Lock()  # the HTTP server calls from a thread pool
-        self.seen = self.rechecked = 0
-
-    def __call__(self, texts: Sequence[str], pairs: Sequence[str] | None = None, **kwargs: Any) -> np.ndarray:
-        logits = self.int8(texts, pairs, **kwargs)
-        idx = np.flatnonzero(top2_margin(logits) < self.margin)
-        with self._lock:
-            self.seen += len(texts)
-            self.rechecked += len(idx)
-            if len(idx) and self._fp32 is None:  # loaded on first need: most calls never need it
-                path, tokenizer, threads = self._fp32_args
-                self._fp32 = OnnxLogits(path, tokenizer, threads=threads)
-        if len(idx):
-            kwargs = {**kwargs, "progress": False}
-            logits[idx] = self._fp32([texts[i] for i in idx], [pairs[i] for i in idx] if pairs else None, **kwargs)
-        return logits

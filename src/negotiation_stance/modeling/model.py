@@ -90,6 +90,12 @@ def load_exported(model_dir: str | Path) -> tuple[PreTrainedTokenizerBase, PreTr
     return tokenizer, model, labels
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
 def length_sorted_batches(
     texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int, progress: bool = False
 ) -> Iterator[list[int]]:

@@ -14,12 +14,6 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]) -> dict[str, Any]:
     """Macro-F1 (primary), accuracy, per-class scores and the confusion matrix."""
     ids = list(range(len(labels)))
@@ -156,21 +150,6 @@ def full_metrics(
     cal = calibration(probs, gold, ece_bins)
     metrics["ece"], metrics["reliability"] = cal["ece"], cal["bins"]
     return metrics
-
-
-def flat_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
-    """``{prefix}/macro_f1``, ``{prefix}/f1/<label>``... for W&B summaries and tables."""
-    flat = {f"{prefix}/macro_f1": metrics["macro_f1"], f"{prefix}/accuracy": metrics["accuracy"]}
-    if "macro_f1_ci" in metrics:
-        flat[f"{prefix}/macro_f1_ci_low"] = metrics["macro_f1_ci"]["low"]
-        flat[f"{prefix}/macro_f1_ci_high"] = metrics["macro_f1_ci"]["high"]
-    for key in ("favg", "ece", "ece_uncalibrated"):
-        if metrics.get(key) is not None:
-            flat[f"{prefix}/{key}"] = metrics[key]
-    for label, scores in metrics["per_class"].items():
-        for name in ("precision", "recall", "f1"):
-            flat[f"{prefix}/{name}/{label}"] = scores[name]
-    return flat
 
 
 def error_rows(

@@ -6,9 +6,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from negotiation_stance.candidates import about_talks
-from negotiation_stance.sentences import split_sentences
-from negotiation_stance.speakers import attribute_speakers
+from negotiation_stance.inference.speakers import attribute_speakers
+from negotiation_stance.text import about_talks, split_sentences
 
 
 @dataclass
@@ -39,7 +38,7 @@ def relevance_rule(labels: list[str], threshold: float) -> str:
         return "model: the four-label model's `none` class marks non-statements"
     return (
         f"rule: a three-label model has no `none`, so a sentence counts as a statement only if it matches the "
-        f"talks keyword filter (candidates.TALK_KEYWORDS) and its top probability is >= {threshold:.2f}"
+        f"talks keyword filter (text.TALK_KEYWORDS) and its top probability is >= {threshold:.2f}"
     )
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from negotiation_stance.evaluation import paired_bootstrap
+from negotiation_stance.evaluation.metrics import paired_bootstrap
+from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
 
 # Overrides that do not change what is trained.
 _IGNORED_PREFIXES = (
@@ -31,25 +32,32 @@ _IGNORED_PREFIXES = (
 @dataclass
 class Run:
     folder: Path
-    metrics: dict[str, Any]
+    record: RunRecord
     # The name given to the folder the run was found in ("v2=logs_v2"), or "" when unnamed.
     source: str = ""
 
     @property
+    def metrics(self) -> dict[str, Any]:
+        """The record as ``metrics.json`` holds it."""
+        return self.record.to_dict()
+
+    @property
     def config_name(self) -> str:
-        m = self.metrics
-        overrides = sorted(o for o in m.get("overrides", []) if not o.startswith(_IGNORED_PREFIXES))
-        base = f"{m['kind']}:{m.get('model_name', '?')}"
+        overrides = sorted(o for o in self.record.overrides if not o.startswith(_IGNORED_PREFIXES))
+        base = f"{self.record.kind}:{self.record.model_name or '?'}"
         prefix = f"{self.source}: " if self.source else ""
         return prefix + base + (f" [{' '.join(overrides)}]" if overrides else "")
 
     @property
     def data(self) -> str:
-        return str(self.metrics["data"]["name"])
+        return str(self.record.data["name"])
 
     def score(self, section: str) -> float | None:
-        block = self.metrics.get(section) or self.metrics.get("real", {}).get(section)
+        block = self.record.section(section)
         return None if not block else float(block["macro_f1"])
+
+    def test_ci(self) -> dict[str, float] | None:
+        return self.record.splits["test"].get("macro_f1_ci")
 
 
 def parse_root(text: str) -> tuple[str, Path]:
@@ -66,10 +74,10 @@ def collect_runs(roots: list[Path | tuple[str, Path]]) -> list[Run]:
     runs = []
     for root in roots:
         name, folder = root if isinstance(root, tuple) else ("", root)
-        for path in sorted(folder.rglob("metrics.json")):
-            metrics = json.loads(path.read_text(encoding="utf-8"))
-            if metrics.get("kind") in ("train", "baseline") and "test" in metrics:
-                runs.append(Run(path.parent, metrics, name))
+        for path in sorted(folder.rglob(RECORD_FILE)):
+            record = RunRecord.read(path)
+            if record.kind in ("train", "baseline") and "test" in record.splits:
+                runs.append(Run(path.parent, record, name))
     return runs
 
 
@@ -93,8 +101,8 @@ def comparison_table(
         row: dict[str, Any] = {"data": data, "configuration": name, "runs": len(members)}
         for section in sections:
             row[section] = mean_sd([s for r in members if (s := r.score(section)) is not None])
-        lows = [r.metrics["test"]["macro_f1_ci"]["low"] for r in members if "macro_f1_ci" in r.metrics["test"]]
-        highs = [r.metrics["test"]["macro_f1_ci"]["high"] for r in members if "macro_f1_ci" in r.metrics["test"]]
+        intervals = [ci for r in members if (ci := r.test_ci())]
+        lows, highs = [ci["low"] for ci in intervals], [ci["high"] for ci in intervals]
         row["test 95% CI (mean bounds)"] = f"{statistics.mean(lows):.3f}–{statistics.mean(highs):.3f}" if lows else "–"
         row["_sort"] = statistics.mean([r.score("validation") or 0.0 for r in members])
         row["_ci"] = (statistics.mean(lows), statistics.mean(highs)) if lows else None

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field, field_validator
 
-from negotiation_stance.inference import StanceClassifier
+from negotiation_stance.inference.classifier import StanceClassifier
 
 MAX_TEXTS = 1000
 MAX_CHARS = 100_000

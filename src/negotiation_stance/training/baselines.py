@@ -21,9 +21,10 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from negotiation_stance import tracking
-from negotiation_stance.config import to_plain_dict
 from negotiation_stance.data import load_splits
-from negotiation_stance.reporting import EvalSettings, SplitReport, load_real_sets, write_json, write_reports
+from negotiation_stance.evaluation import scoring
+from negotiation_stance.evaluation.record import RunRecord
+from negotiation_stance.evaluation.report import EvalSettings
 
 log = logging.getLogger(__name__)
 
@@ -75,88 +76,37 @@ def fit_baselines(splits: DatasetDict, names: list[str], c_grid: list[float], se
     return fitted
 
 
-def score_baseline(
-    baseline: FittedBaseline,
-    splits: DatasetDict,
-    labels: list[str],
-    settings: EvalSettings,
-    eval_dir: Path,
-    real_sets: list[str],
-) -> dict[str, SplitReport]:
-    reports = {}
-    for split in ("validation", "test"):
-        ds = splits[split]
-        reports[split] = SplitReport(
-            split,
-            list(ds["id"]),
-            list(ds["text"]),
-            list(ds["label"]),
-            baseline.logits(list(ds["text"])),
-            labels,
-            settings,
-        )
-    for name, (rows, dropped) in load_real_sets(eval_dir, real_sets, labels).items():
-        texts = [r["text"] for r in rows]
-        ids, gold = [r["id"] for r in rows], [r["label"] for r in rows]
-        reports[name] = SplitReport(name, ids, texts, gold, baseline.logits(texts), labels, settings)
-        reports[name].metrics["dropped"] = dropped
-    return reports
-
-
 def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Fit, score and report every configured baseline; one run folder and W&B run each."""
-    results = {}
     labels = list(cfg.data.labels)
     splits = load_splits(cfg.data)
+    sets = scoring.scored_sets(splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels)
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
+    results = {}
     for baseline in fit_baselines(splits, list(cfg.baselines.names), list(cfg.baselines.c_grid), cfg.seed):
         folder = Path(cfg.paths.output_dir) / baseline.name
         folder.mkdir(parents=True, exist_ok=True)
-        reports = score_baseline(
-            baseline, splits, labels, settings, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets)
-        )
-        real = {k: v for k, v in reports.items() if k not in ("validation", "test")}
-        metrics = {
-            "kind": "baseline",
-            "run_dir": str(folder),
-            "model_name": baseline.name,
-            "params": baseline.params,
-            "data": {"name": cfg.data.name, "counts": {k: len(v) for k, v in splits.items()}},
-            "labels": labels,
-            "seed": cfg.seed,
-            "group": cfg.wandb.group,
-            "overrides": [],
-            "validation": reports["validation"].metrics,
-            "test": reports["test"].metrics,
-            "real": {k: v.metrics for k, v in real.items()},
-        }
-        cfg_dict = {**to_plain_dict(cfg), "baseline": baseline.name, "params": baseline.params}
-        run = tracking.start_run(
-            _named(cfg, baseline.name),
-            enabled=cfg.logger.name == "wandb",
-            output_dir=folder,
-            config=cfg_dict,
-            tags=[*cfg.tags, baseline.name],
-        )
-        try:
-            write_reports(
-                folder, f"Baseline {baseline.name}", reports, {"data": cfg.data.name, "params": baseline.params}
+        logits = scoring.predict_sets(sets, lambda rows, b=baseline: b.logits([r["text"] for r in rows]))
+        extra = {"baseline": baseline.name, "params": baseline.params}
+        tags = [*cfg.tags, baseline.name]
+        with tracking.tracked_run(cfg, folder, name=f"baseline-{baseline.name}", tags=tags, extra_config=extra) as run:
+            title, header = f"Baseline {baseline.name}", {"data": cfg.data.name, "params": baseline.params}
+            reports = scoring.evaluate_and_report(folder, title, header, sets, logits, labels, settings, run)
+            own, real = scoring.sections(reports, scoring.EVAL_SPLITS)
+            record = RunRecord(
+                kind="baseline",
+                labels=labels,
+                data={"name": cfg.data.name, "counts": {k: len(v) for k, v in splits.items()}},
+                splits=own,
+                real=real,
+                run_dir=str(folder),
+                model_name=baseline.name,
+                params=baseline.params,
+                seed=cfg.seed,
+                group=cfg.wandb.group,
             )
-            tracking.log_reports(run, reports, labels, folder, max_errors=settings.max_errors)
-            write_json(folder / "metrics.json", metrics)
-        finally:
-            tracking.finish_run(run)
-        results[baseline.name] = metrics
-        log.info(
-            "%-9s validation macro-F1 %.4f | test macro-F1 %.4f",
-            baseline.name,
-            metrics["validation"]["macro_f1"],
-            metrics["test"]["macro_f1"],
-        )
+            record.write(folder)
+        results[baseline.name] = record.to_dict()
+        log.info("%-9s validation macro-F1 %.4f | test macro-F1 %.4f", baseline.name,
+                 own["validation"]["macro_f1"], own["test"]["macro_f1"])  # fmt: skip
     return results
-
-
-def _named(cfg: DictConfig, name: str) -> DictConfig:
-    settings = cfg.wandb.copy()
-    settings.name = f"baseline-{name}"
-    return settings

@@ -11,32 +11,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from negotiation_stance.corpus import CONTRACT_LABELS, HARD_CASES
-from negotiation_stance.data import DataError
-from negotiation_stance.sentences import sentence_id, split_sentences
+from negotiation_stance.io import DataError
+from negotiation_stance.labels import CONTRACT_LABELS, HARD_CASES
+from negotiation_stance.text import about_talks, sentence_id, split_sentences
 
-# The documented keyword filter: a sentence is "about talks" when it names
-# negotiating, its venues or its outcomes. Case-insensitive word prefixes.
-TALK_KEYWORDS = (
-    "negotiat", "talks", "dialog", "diplomac", "diplomat", "ceasefire", "cease-fire", "truce", "armistice",
-    "peace", "settlement", "mediat", "agreement", "deal", "accord", "summit", "roadmap", "de-escalat",
-    "off-ramp", "compromise", "bargain", "envoy", "intermediar", "good offices", "sit down", "table",
-    "conciliat", "reconcil", "resolution", "political solution", "political process",
-)  # fmt: skip
-# Ending the fighting, in either order: "end the war", "the conflict ends", "an end to this war".
-_ENDING = (
-    r"\bend(?:s|ed|ing)?\b(?:\W+\w+){0,3}?\W+(?:war|conflict|fighting|hostilities)\b"
-    r"|\b(?:war|conflict|fighting|hostilities)\W+(?:\w+\W+){0,2}?end(?:s|ed)?\b"
-)
-_TALK_RE = re.compile("|".join([*(re.escape(k) for k in TALK_KEYWORDS), _ENDING]), re.IGNORECASE)
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 # Names in the Label Studio labelling config (data/label_studio_config.xml).
 LS_TEXT, LS_LABEL, LS_SPEAKER, LS_HARD_CASE = "text", "label", "speaker", "hard_case"
-
-
-def about_talks(text: str) -> bool:
-    return bool(_TALK_RE.search(text))
 
 
 def article_id_for(path: Path) -> str:

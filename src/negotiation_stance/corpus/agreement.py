@@ -13,7 +13,8 @@ from typing import Any
 
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
-from negotiation_stance.corpus import CONTRACT_LABELS, STANCE_LABELS, Sentence
+from negotiation_stance.corpus.build import Sentence
+from negotiation_stance.labels import CONTRACT_LABELS, STANCE_LABELS
 
 SAMPLE_SEED = "negotiation-stance-agreement-v1"
 

@@ -1,0 +1,205 @@
+"""Command line: ``negotiation-stance predict --model models/latest "text"`` (or ``python -m negotiation_stance``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE, project_root
+
+if TYPE_CHECKING:
+    from negotiation_stance.inference.classifier import StanceClassifier
+
+DEFAULT_CALIBRATION = project_root() / "data" / "processed" / "statements.jsonl"
+
+
+def _read_inputs(args: argparse.Namespace) -> list[str]:
+    if args.input is None:
+        return list(args.texts)
+    path = Path(args.input)
+    if not path.is_file():
+        raise SystemExit(f"error: {path}: file not found")
+    if path.suffix.lower() == ".jsonl":
+        from negotiation_stance.io import DataError, read_records, required_text
+
+        try:
+            return [required_text(row, path, args.text_field) for row in read_records(path)]
+        except DataError as exc:
+            raise SystemExit(f"error: {exc}") from exc
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+RECHECK_HELP = "onnx: int8 margin below which a sentence is recomputed in fp32 (default: the export's; 0 = off)"
+
+
+def _fraction(value: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1], got {value}")
+    return number
+
+
+def _print_table(predictions: list, labels: list[str]) -> None:
+    width = max(len(label) for label in labels)
+    for p in predictions:
+        text = p.text if len(p.text) <= 90 else p.text[:87] + "..."
+        print(f"{p.label:<{width}}  {p.score:.3f}  {text}")
+
+
+def _load(args: argparse.Namespace) -> StanceClassifier:
+    from negotiation_stance.inference.classifier import StanceClassifier
+
+    kwargs = {"recheck_margin": args.recheck_margin} if args.recheck_margin is not None else {}
+    if hasattr(args, "batch_size"):
+        kwargs["batch_size"] = args.batch_size
+    return StanceClassifier.from_pretrained(args.model, backend=args.backend, **kwargs)
+
+
+def _article(args: argparse.Namespace) -> int:
+    from negotiation_stance.modeling.model import ModelLoadError
+
+    path = Path(args.article)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"error: {path}: cannot read the article ({exc})", file=sys.stderr)
+        return 2
+    try:
+        classifier = _load(args)
+        result = classifier.predict_article(text, threshold=args.threshold)
+    except (ModelLoadError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    lines = [json.dumps({"type": "sentence", **vars(s)}, ensure_ascii=False) for s in result.sentences]
+    lines.append(json.dumps({"type": "summary", "speakers": result.speakers, "relevance": result.relevance}))
+    if args.output or args.format == "jsonl":
+        if args.output:
+            Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            print(f"wrote {len(result.sentences)} sentences to {args.output}", file=sys.stderr)
+        else:
+            print("\n".join(lines))
+        return 0
+    for s in result.sentences:
+        label = s.label if s.is_statement else "-"
+        text = s.text if len(s.text) <= 70 else s.text[:67] + "..."
+        print(f"{s.index:>3}  {(s.speaker or '')[:22]:<22}  {label:<15}  {s.score:.2f}  {text}")
+    print(f"\n{result.relevance}\n")
+    print(f"{'speaker':<28} statements  " + "  ".join(f"{k:>15}" for k in classifier.labels if k != "none"))
+    for speaker, info in result.speakers.items():
+        counts = "  ".join(f"{v:>15}" for v in info["counts"].values())
+        print(f"{speaker[:28]:<28} {info['statements']:>10}  {counts}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m negotiation_stance", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    predict = sub.add_parser("predict", help="label sentences with an exported model")
+    predict.add_argument("--model", required=True, help="exported model folder, e.g. models/latest")
+    predict.add_argument("texts", nargs="*", help="sentences to label")
+    predict.add_argument("--input", help="a .txt file (one sentence per line) or a .jsonl file")
+    predict.add_argument("--article", help="a .txt article: split it, find each statement's speaker, summarise")
+    predict.add_argument("--threshold", type=float, default=0.5, help="article mode, three-label models: relevance")
+    predict.add_argument("--text-field", default="text", help="field holding the text in --input .jsonl")
+    predict.add_argument("--output", help="write JSON lines here instead of standard output")
+    predict.add_argument("--format", choices=["table", "jsonl"], default="table")
+    predict.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE)
+    predict.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the int8 ONNX export")
+    predict.add_argument("--recheck-margin", type=float, help=RECHECK_HELP)
+    serve = sub.add_parser("serve", help="serve /predict and /predict_article over HTTP")
+    serve.add_argument("--model", required=True)
+    serve.add_argument("--backend", choices=["torch", "onnx"], default="torch")
+    serve.add_argument("--recheck-margin", type=float, help=RECHECK_HELP)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    export = sub.add_parser("export-onnx", help="write model.onnx and model.int8.onnx into a model folder")
+    export.add_argument("--model", required=True)
+    export.add_argument(
+        "--calibration",
+        type=Path,
+        help="training sentences (.jsonl with text [and split] or .txt) that fit the int8 re-check margin; "
+        "default: the corpus's train and validation splits when present. Never use evaluation text.",
+    )
+    export.add_argument("--target-agreement", type=_fraction, default=0.999, help="a fraction, e.g. 0.999")
+    export.add_argument("--fp32-ffn-layers", type=int, default=3)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from negotiation_stance.inference.serving import create_app
+
+    uvicorn.run(create_app(_load(args)), host=args.host, port=args.port)
+    return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from negotiation_stance.export.onnx import calibration_sentences, export_onnx, onnx_settings
+    from negotiation_stance.io import DataError
+
+    if args.calibration is None and DEFAULT_CALIBRATION.is_file():
+        args.calibration = DEFAULT_CALIBRATION
+    try:
+        texts = calibration_sentences(args.calibration) if args.calibration else None
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    paths = export_onnx(
+        args.model,
+        fp32_ffn_layers=args.fp32_ffn_layers,
+        calibration_texts=texts,
+        calibration_source=str(args.calibration or ""),
+        target_agreement=args.target_agreement,
+    )
+    for path in paths:
+        print(path)
+    settings = onnx_settings(args.model)
+    print(f"int8 fp32 re-check margin {settings['recheck_margin']:.3f}", file=sys.stderr)
+    if "calibration" in settings:
+        print(f"calibration: {json.dumps(settings['calibration'])}", file=sys.stderr)
+    return 0
+
+
+def _predict(args: argparse.Namespace, texts: list[str]) -> int:
+    from negotiation_stance.modeling.model import ModelLoadError
+
+    try:
+        classifier = _load(args)
+        predictions = classifier.predict(texts, progress=len(texts) > 20 * args.batch_size)
+    except (ModelLoadError, FileNotFoundError, ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = [json.dumps(p.to_dict(), ensure_ascii=False) for p in predictions]
+    if args.output:
+        Path(args.output).write_text("".join(row + "\n" for row in rows), encoding="utf-8")
+        print(f"wrote {len(predictions)} predictions to {args.output}", file=sys.stderr)
+    elif args.format == "jsonl":
+        print("\n".join(rows))
+    else:
+        _print_table(predictions, classifier.labels)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "export-onnx":
+        return _export_onnx(args)
+    if args.article:
+        if args.texts or args.input:
+            parser.error("--article takes one article file; do not also give sentences or --input")
+        return _article(args)
+    texts = _read_inputs(args)
+    if not texts:
+        parser.error("give sentences as arguments, a file with --input, or an article with --article")
+    return _predict(args, texts)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""``make evaluate``: score an exported model on the configured splits and the real-text sets."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from negotiation_stance import tracking
+from negotiation_stance.data import load_split
+from negotiation_stance.data.loading import split_options
+from negotiation_stance.evaluation.record import RunRecord
+from negotiation_stance.evaluation.report import EvalSettings
+from negotiation_stance.evaluation.scoring import (
+    LabelledSet,
+    evaluate_and_report,
+    load_real_sets,
+    predict_sets,
+    sections,
+    torch_logits_fn,
+)
+from negotiation_stance.modeling import load_exported
+
+log = logging.getLogger(__name__)
+
+
+def load_eval_splits(cfg: Any, labels: list[str]) -> dict[str, LabelledSet]:
+    """The configured splits, with the model's label order; rows with labels the model lacks are counted."""
+    missing = sorted(set(cfg.data.labels) - set(labels))
+    if missing:
+        log.warning(
+            "The model at %s has no %s label(s) (its labels: %s); rows with them are left out and counted as "
+            "'dropped'. Train with data=negotiation_all for a model that predicts none.",
+            cfg.model_dir, missing, labels,
+        )  # fmt: skip
+    drop = sorted(set(cfg.data.drop_labels) | set(missing))
+    paths = {"train": cfg.data.train_path, "validation": cfg.data.validation_path, "test": cfg.data.test_path}
+    # Scored as they are: the training-only filter and groups do not apply.
+    options = {**split_options(cfg.data), "keep": None, "group_field": None}
+    sets = {}
+    for split in cfg.splits:
+        if split not in paths:
+            raise ValueError(f"splits: unknown split {split!r}; choose from {list(paths)}")
+        rows, left_out = load_split(paths[split], labels=labels, split=split, drop_labels=drop, **options)
+        sets[split] = LabelledSet(rows, dict(left_out))
+    return sets
+
+
+def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
+    """Score an exported model on the configured splits (``make evaluate``); returns ``metrics.json``'s content.
+
+    The model's own label order decides the ids; data labels the model lacks
+    (``none`` for a three-label model) are left out and counted.
+    """
+    torch.set_num_threads(cfg.training.num_threads)
+    output_dir = Path(cfg.paths.output_dir)
+    tokenizer, model, labels = load_exported(cfg.model_dir)
+    settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
+    sets = load_eval_splits(cfg, labels)
+    sets.update(load_real_sets(Path(cfg.paths.shared_eval_dir), cfg.evaluation.real_sets, labels))
+    fn = torch_logits_fn(model, tokenizer, batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length)
+    logits = predict_sets(sets, fn)
+    with tracking.tracked_run(cfg, output_dir) as run:
+        title, header = f"Evaluation of {cfg.model_dir}", {"data": cfg.data.name, "labels": labels}
+        reports = evaluate_and_report(output_dir, title, header, sets, logits, labels, settings, run)
+        splits, real = sections(reports, list(cfg.splits))
+        record = RunRecord(
+            kind="evaluate",
+            labels=labels,
+            data={"name": cfg.data.name},
+            splits=splits,
+            real=real,
+            model_dir=str(Path(cfg.model_dir).resolve()),
+        )
+        record.write(output_dir)
+    return record.to_dict()

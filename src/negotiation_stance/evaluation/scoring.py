@@ -1,0 +1,126 @@
+"""The one "evaluate these sets and write the reports" step, shared by train, evaluate and baselines.
+
+A set is a list of rows (``text``, optional ``pair``, integer ``label``, ``id``);
+any model is a function from rows to logits, so a transformer and a
+scikit-learn baseline are scored, reported and tracked the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from negotiation_stance import tracking
+from negotiation_stance.data import load_split
+from negotiation_stance.evaluation.report import EvalSettings, SplitReport, write_reports
+from negotiation_stance.labels import STANCE_LABELS
+from negotiation_stance.modeling.model import predict_logits
+
+log = logging.getLogger(__name__)
+
+# The splits every run scores; the checkpoint is chosen on the first, the second is only reported.
+EVAL_SPLITS = ("validation", "test")
+
+LogitsFn = Callable[[Sequence[dict[str, Any]]], np.ndarray]
+
+
+@dataclass
+class LabelledSet:
+    rows: list[dict[str, Any]]
+    # Rows left out because the model has no such label; None when nothing could be dropped.
+    dropped: dict[str, int] | None = None
+
+
+def torch_logits_fn(model: Any, tokenizer: Any, *, batch_size: int, max_length: int) -> LogitsFn:
+    """Rows -> logits with a transformer, in length-sorted batches."""
+
+    def logits(rows: Sequence[dict[str, Any]]) -> np.ndarray:
+        texts = [r["text"] for r in rows]
+        pairs = [r["pair"] for r in rows] if rows and "pair" in rows[0] else None
+        return predict_logits(model, tokenizer, texts, pairs, batch_size=batch_size, max_length=max_length)
+
+    return logits
+
+
+def load_real_sets(eval_dir: Path, names: Sequence[str], labels: Sequence[str]) -> dict[str, LabelledSet]:
+    """Rows of the real-text sets in ``../shared/eval`` that a model with ``labels`` can be scored on.
+
+    A three-label model is scored on the stance rows only; the rows left out are
+    counted (``dropped``), never silently. Empty when the folder is absent.
+    """
+    if not set(STANCE_LABELS) <= set(labels):
+        log.info("Real-text evaluation skipped: the labels %s are not the contract's stance labels.", list(labels))
+        return {}
+    if not eval_dir.is_dir():
+        log.info("Real-text evaluation skipped: %s not found (it exists only beside the project's CI).", eval_dir)
+        return {}
+    sets = {}
+    for name in names:
+        path = eval_dir / f"{name}.jsonl"
+        if not path.is_file():
+            log.info("Real-text set %s skipped: %s not found.", name, path)
+            continue
+        drop = [] if "none" in labels else ["none"]
+        rows, dropped = load_split(path, labels=list(labels), id_field="id", drop_labels=drop)
+        sets[name] = LabelledSet(rows, dict(dropped))
+    return sets
+
+
+def scored_sets(splits: Any, eval_dir: Path, real_sets: Sequence[str], labels: Sequence[str]) -> dict[str, LabelledSet]:
+    """What a run scores after fitting: validation and test of ``splits`` (a DatasetDict), and the real-text sets."""
+    sets = {split: LabelledSet(splits[split].to_list()) for split in EVAL_SPLITS}
+    sets.update(load_real_sets(eval_dir, real_sets, labels))
+    return sets
+
+
+def report_sets(
+    sets: dict[str, LabelledSet],
+    logits: dict[str, np.ndarray],
+    labels: Sequence[str],
+    settings: EvalSettings,
+    temperature: float = 1.0,
+) -> dict[str, SplitReport]:
+    """Score each set from its logits (divided by ``temperature``)."""
+    reports = {}
+    for name, labelled in sets.items():
+        rows = labelled.rows
+        ids, texts, gold = [str(r["id"]) for r in rows], [r["text"] for r in rows], [int(r["label"]) for r in rows]
+        reports[name] = SplitReport(name, ids, texts, gold, logits[name], list(labels), settings, temperature)
+        if labelled.dropped is not None:
+            reports[name].metrics["dropped"] = labelled.dropped
+    return reports
+
+
+def predict_sets(sets: dict[str, LabelledSet], logits_fn: LogitsFn) -> dict[str, np.ndarray]:
+    return {name: logits_fn(labelled.rows) for name, labelled in sets.items()}
+
+
+def evaluate_and_report(
+    folder: Path,
+    title: str,
+    header: dict[str, Any],
+    sets: dict[str, LabelledSet],
+    logits: dict[str, np.ndarray],
+    labels: Sequence[str],
+    settings: EvalSettings,
+    run: Any | None,
+    temperature: float = 1.0,
+) -> dict[str, SplitReport]:
+    """Score every set, write its report files into ``folder`` (``report.md``, errors, predictions, plots)
+    and log them to the W&B ``run``."""
+    reports = report_sets(sets, logits, labels, settings, temperature)
+    write_reports(folder, title, reports, header)
+    tracking.log_reports(run, reports, list(labels), folder, max_errors=settings.max_errors)
+    return reports
+
+
+def sections(reports: dict[str, SplitReport], splits: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metrics of the named splits and of every other (real-text) set, as a RunRecord holds them."""
+    own = {name: reports[name].metrics for name in splits}
+    real = {name: r.metrics for name, r in reports.items() if name not in splits}
+    return own, real

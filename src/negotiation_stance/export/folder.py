@@ -1,0 +1,44 @@
+"""Writing the exported model folder (weights, tokenizer, card) and ``models/latest``.
+
+The folder is written under a temporary name and renamed only when complete,
+so a crash or a full disk never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+
+def export_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: Path, card: str) -> Path:
+    """Save model, tokenizer and card to ``target`` atomically."""
+    target = Path(target)
+    staging = target.with_name(target.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        (staging / "README.md").write_text(card, encoding="utf-8")
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OSError(f"could not write the model to {staging}: {exc.strerror or exc}") from exc
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(staging, target)
+    return target
+
+
+def point_latest(models_dir: Path, model_dir: Path) -> Path:
+    """Make ``models_dir/latest`` a relative symlink to the newest export."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    link = models_dir / "latest"
+    tmp = models_dir / ".latest.tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(os.path.relpath(model_dir.resolve(), models_dir.resolve()), target_is_directory=True)
+    os.replace(tmp, link)
+    return link

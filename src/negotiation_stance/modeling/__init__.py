@@ -1,0 +1,27 @@
+"""The sequence classifier: build a fresh one, load an exported one, and run batched forward passes."""
+
+from negotiation_stance.modeling.model import (
+    ModelLoadError,
+    batched_logits,
+    build_model,
+    label_maps,
+    length_sorted_batches,
+    load_exported,
+    load_labels_and_tokenizer,
+    predict_logits,
+    scale_logits,
+    softmax,
+)
+
+__all__ = [
+    "ModelLoadError",
+    "batched_logits",
+    "build_model",
+    "label_maps",
+    "length_sorted_batches",
+    "load_exported",
+    "load_labels_and_tokenizer",
+    "predict_logits",
+    "scale_logits",
+    "softmax",
+]

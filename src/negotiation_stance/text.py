@@ -1,0 +1,55 @@
+"""Text rules shared by the corpus build and article-mode inference: sentences and the talks filter.
+
+pysbd is rule-based and deterministic, so the same article always yields the
+same sentences and therefore the same stable sentence ids.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import pysbd
+
+# The documented keyword filter: a sentence is "about talks" when it names
+# negotiating, its venues or its outcomes. Case-insensitive word prefixes.
+TALK_KEYWORDS = (
+    "negotiat", "talks", "dialog", "diplomac", "diplomat", "ceasefire", "cease-fire", "truce", "armistice",
+    "peace", "settlement", "mediat", "agreement", "deal", "accord", "summit", "roadmap", "de-escalat",
+    "off-ramp", "compromise", "bargain", "envoy", "intermediar", "good offices", "sit down", "table",
+    "conciliat", "reconcil", "resolution", "political solution", "political process",
+)  # fmt: skip
+# Ending the fighting, in either order: "end the war", "the conflict ends", "an end to this war".
+_ENDING = (
+    r"\bend(?:s|ed|ing)?\b(?:\W+\w+){0,3}?\W+(?:war|conflict|fighting|hostilities)\b"
+    r"|\b(?:war|conflict|fighting|hostilities)\W+(?:\w+\W+){0,2}?end(?:s|ed)?\b"
+)
+_TALK_RE = re.compile("|".join([*(re.escape(k) for k in TALK_KEYWORDS), _ENDING]), re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _segmenter() -> pysbd.Segmenter:
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split an article into sentences; paragraphs (newlines) are hard breaks."""
+    sentences: list[str] = []
+    for paragraph in text.split("\n"):
+        if not paragraph.strip():
+            continue
+        for piece in _segmenter().segment(paragraph):
+            piece = piece.strip()
+            if piece:
+                sentences.append(piece)
+    return sentences
+
+
+def sentence_id(article_id: str, index: int) -> str:
+    """Stable id: the article id plus the zero-padded position in the article."""
+    return f"{article_id}-s{index:03d}"
+
+
+def about_talks(text: str) -> bool:
+    """Whether a sentence names negotiating, its venues or its outcomes (the documented keyword filter)."""
+    return bool(_TALK_RE.search(text))

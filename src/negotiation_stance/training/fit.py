@@ -1,0 +1,161 @@
+"""Fine-tuning with ``Trainer``: arguments, callbacks, and the fit from scratch or from a checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from omegaconf import DictConfig
+from transformers import (
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    EvalPrediction,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
+
+from negotiation_stance.evaluation.metrics import classification_metrics
+from negotiation_stance.training.resume import last_complete_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    """The model with the best validation macro-F1, and what the fit recorded."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    global_step: int
+    summary: dict[str, Any]
+
+
+def precision_flags(precision: str) -> dict[str, bool]:
+    """bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+    if precision not in {"auto", "fp32", "fp16", "bf16"}:
+        raise ValueError(f"training.precision must be auto, fp32, fp16 or bf16, got {precision!r}")
+    if precision == "auto":
+        gpu = torch.cuda.is_available()
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if gpu else "fp32"
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def tokenize(ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+    has_pair = "pair" in ds.column_names
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        encoded = tokenizer(batch["text"], batch["pair"] if has_pair else None, truncation=True, max_length=max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    keep = {"label"}
+    return ds.map(encode, batched=True, remove_columns=[c for c in ds.column_names if c not in keep])
+
+
+def macro_f1_metric(labels: list[str]) -> Callable[[EvalPrediction], dict[str, float]]:
+    def compute(pred: EvalPrediction) -> dict[str, float]:
+        scores = classification_metrics(pred.label_ids, np.argmax(pred.predictions, axis=-1), labels)
+        return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
+
+    return compute
+
+
+def training_arguments(
+    cfg: DictConfig, output_dir: Path, precision: dict[str, bool], run: Any | None
+) -> TrainingArguments:
+    """``TrainingArguments`` from ``cfg.training``: evaluate and save every epoch, keep the best macro-F1."""
+    t = cfg.training
+    return TrainingArguments(
+        output_dir=str(output_dir / "checkpoints"),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        learning_rate=t.learning_rate,
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=t.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        logging_steps=t.logging_steps,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_num_workers=t.dataloader_num_workers,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        report_to=["wandb"] if run is not None else [],
+        run_name=run.name if run is not None else None,
+        disable_tqdm=not os.isatty(2),
+        dataloader_pin_memory=torch.cuda.is_available(),
+        # Explicit on CPU-only machines: torchrun then gets gloo data parallelism, not N copies.
+        use_cpu=not torch.cuda.is_available(),
+        # Per-device mean loss; DDP averages gradients. The default rescales the logged
+        # train and eval losses by the number of processes.
+        average_tokens_across_devices=False,
+        ddp_find_unused_parameters=False,
+        **precision,
+    )
+
+
+def resume_checkpoint(checkpoints: Path, resumed: Path | None) -> Path | None:
+    """The checkpoint to continue from when resuming; a resumed run without one is an error."""
+    if resumed is None:
+        return None
+    checkpoint = last_complete_checkpoint(checkpoints)
+    if checkpoint is None:
+        raise FileNotFoundError(f"training.resume: no complete checkpoint-* folder in {checkpoints}")
+    log.info("Resuming from %s", checkpoint)
+    return checkpoint
+
+
+def fit(
+    cfg: DictConfig,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    splits: dict[str, Dataset],
+    args: TrainingArguments,
+    resumed: Path | None,
+) -> FitResult:
+    """Fine-tune on ``train``, choose the checkpoint on ``validation`` macro-F1 (``resumed``: continue it)."""
+    if args.world_size > 1:
+        log.info("Data-parallel training: rank %d of %d (%s)", args.process_index, args.world_size, args.parallel_mode)
+    encoded = {split: tokenize(splits[split], tokenizer, cfg.training.max_length) for split in ("train", "validation")}
+    patience = cfg.training.early_stopping_patience
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=macro_f1_metric(list(cfg.data.labels)),
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)] if patience > 0 else [],
+    )
+    checkpoint = resume_checkpoint(Path(args.output_dir), resumed)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    summary = {
+        "seconds": round(time.perf_counter() - started, 2),
+        "global_step": result.global_step,
+        "epochs": trainer.state.epoch,
+        "train_loss": result.training_loss,
+        "samples_per_second": result.metrics.get("train_samples_per_second"),
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_validation_macro_f1": trainer.state.best_metric,
+        "log_history": trainer.state.log_history,
+    }
+    # trainer.model is now the best checkpoint by validation macro-F1.
+    return FitResult(trainer.model, tokenizer, result.global_step, summary)

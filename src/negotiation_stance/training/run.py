@@ -1,0 +1,172 @@
+"""One training run (``scripts/train.py``): prepare_data -> build_model -> fit -> evaluate -> export -> record.
+
+Everything a run writes goes into its Hydra run folder: checkpoints, reports,
+the exported model and ``metrics.json`` (a :class:`RunRecord`), written last,
+so a folder with it is a finished run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import DatasetDict
+from omegaconf import DictConfig
+from transformers import set_seed
+
+from negotiation_stance import tracking
+from negotiation_stance.data import load_splits
+from negotiation_stance.evaluation.metrics import fit_temperature
+from negotiation_stance.evaluation.record import RunRecord
+from negotiation_stance.evaluation.report import EvalSettings, SplitReport
+from negotiation_stance.evaluation.scoring import (
+    EVAL_SPLITS,
+    LabelledSet,
+    evaluate_and_report,
+    predict_sets,
+    scored_sets,
+    sections,
+    torch_logits_fn,
+)
+from negotiation_stance.export.folder import export_model, point_latest
+from negotiation_stance.export.model_card import model_card
+from negotiation_stance.modeling import build_model, scale_logits
+from negotiation_stance.training.fit import FitResult, fit, precision_flags, training_arguments
+from negotiation_stance.training.resume import prepare_output_dir, process_rank
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedData:
+    labels: list[str]
+    splits: DatasetDict
+    # What is scored after the fit: validation, test and the real-text sets.
+    sets: dict[str, LabelledSet]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {split: len(ds) for split, ds in self.splits.items()}
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run one training job and return its record (as written to ``metrics.json``)."""
+    output_dir, resumed = prepare_output_dir(Path(cfg.paths.output_dir), cfg.training.resume)
+    precision = precision_flags(cfg.training.precision)  # a bad value fails before any work
+    torch.set_num_threads(cfg.training.num_threads)
+    set_seed(cfg.seed)  # before the model exists: the new head's weights depend on it
+    data = prepare_data(cfg)
+    rank = process_rank()
+    with tracking.tracked_run(cfg, output_dir, enabled=rank == 0) as run:
+        tokenizer, model = build_model(cfg.model.name_or_path, data.labels, cfg.model.revision)
+        args = training_arguments(cfg, output_dir, precision, run)
+        fitted = fit(cfg, model, tokenizer, data.splits, args, resumed)
+        if rank != 0:
+            return {"rank": rank, "train": {"global_step": fitted.global_step}}
+        reports, temperature = evaluate(cfg, fitted, data, output_dir, run)
+        record = make_record(cfg, data, fitted, reports, temperature, output_dir)
+        export(cfg, fitted, record, run)
+        record.write(output_dir)
+    return record.to_dict()
+
+
+def prepare_data(cfg: DictConfig) -> PreparedData:
+    """The validated splits, and the sets scored after the fit."""
+    splits = load_splits(cfg.data)
+    labels = list(cfg.data.labels)
+    log.info("Data %s: %s", cfg.data.name, {split: len(ds) for split, ds in splits.items()})
+    sets = scored_sets(splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels)
+    return PreparedData(labels, splits, sets)
+
+
+def calibrate(model: Any, logits: np.ndarray, gold: list[int]) -> float:
+    """Temperature fitted on validation only, baked into the classifier so pipeline() sees calibrated scores."""
+    temperature = fit_temperature(logits, gold)
+    scale_logits(model, 1.0 / temperature)
+    model.config.calibration_temperature = temperature
+    log.info("Temperature scaling: T = %.3f (fitted on validation)", temperature)
+    return temperature
+
+
+def evaluate(
+    cfg: DictConfig, fitted: FitResult, data: PreparedData, output_dir: Path, run: Any | None
+) -> tuple[dict[str, SplitReport], float]:
+    """Score validation, test and the real-text sets; write the reports; calibrate when asked."""
+    t = cfg.training
+    fn = torch_logits_fn(fitted.model, fitted.tokenizer, batch_size=t.eval_batch_size, max_length=t.max_length)
+    logits = predict_sets(data.sets, fn)
+    temperature = 1.0
+    if t.calibrate:
+        gold = [int(r["label"]) for r in data.sets["validation"].rows]
+        temperature = calibrate(fitted.model, logits["validation"], gold)
+    header = {
+        "model": base_model_name(cfg),
+        "data": cfg.data.name,
+        "labels": data.labels,
+        "seed": cfg.seed,
+        "train sentences": data.counts["train"],
+    }
+    settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
+    title = f"Training run {output_dir.name}"
+    reports = evaluate_and_report(output_dir, title, header, data.sets, logits, data.labels, settings, run, temperature)
+    return reports, temperature
+
+
+def make_record(
+    cfg: DictConfig,
+    data: PreparedData,
+    fitted: FitResult,
+    reports: dict[str, SplitReport],
+    temperature: float,
+    output_dir: Path,
+) -> RunRecord:
+    splits, real = sections(reports, EVAL_SPLITS)
+    summary = dict(fitted.summary)
+    summary["temperature"] = temperature
+    return RunRecord(
+        kind="train",
+        labels=data.labels,
+        data={"name": cfg.data.name, "counts": data.counts},
+        splits=splits,
+        real=real,
+        run_dir=str(output_dir),
+        model_dir=str(output_dir / "model"),
+        model_name=str(cfg.model.name),
+        base_model=base_model_name(cfg),
+        seed=cfg.seed,
+        tags=list(cfg.tags),
+        group=cfg.wandb.group,
+        overrides=hydra_overrides(),
+        train=summary,
+    )
+
+
+def export(cfg: DictConfig, fitted: FitResult, record: RunRecord, run: Any | None) -> Path:
+    """The model folder with its card, ``models/latest`` pointed at it, and the W&B model artifact."""
+    card = model_card(
+        base_model=str(record.base_model), labels=record.labels, data=record.data, metrics=record.to_dict()
+    )
+    model_dir = export_model(fitted.model, fitted.tokenizer, Path(str(record.model_dir)), card)
+    record.latest = str(point_latest(Path(cfg.paths.models_dir), model_dir))
+    if cfg.wandb.log_model:
+        metadata = {"test/macro_f1": record.splits["test"]["macro_f1"], "labels": record.labels}
+        metadata["base_model"] = record.base_model
+        tracking.log_model(run, model_dir, f"stance-{cfg.data.name}-{cfg.model.name}", metadata)
+    return model_dir
+
+
+def base_model_name(cfg: DictConfig) -> str:
+    return str(cfg.model.base_model_id or cfg.model.name_or_path)
+
+
+def hydra_overrides() -> list[str]:
+    """The command-line overrides of this Hydra job (how `make compare` names a configuration)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
