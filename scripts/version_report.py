@@ -17,8 +17,8 @@ from pathlib import Path
 
 from sklearn.metrics import f1_score
 
-from negotiation_stance.evaluation.compare import Run, collect_runs, load_predictions, mean_sd, parse_root
 from negotiation_stance.config import project_root
+from negotiation_stance.evaluation.compare import Run, collect_runs, load_predictions, mean_sd, parse_root
 
 
 def subset_f1(run: Run, ids: set[str]) -> float | None:
