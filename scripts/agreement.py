@@ -29,14 +29,16 @@ def main() -> None:
     parser.add_argument("--min-units", type=int, default=400)
     parser.add_argument("--pools", help="sample: comma-separated writer pools to draw from (default: all)")
     parser.add_argument("--version", help="one corpus version only (e.g. v3), with its own files")
+    parser.add_argument("--data-dir", type=Path, default=DATA, help="the folder holding raw/ and annotations/")
     args = parser.parse_args()
+    data = args.data_dir
 
-    articles = load_articles(DATA / "raw" / "articles.jsonl")
+    articles = load_articles(data / "raw" / "articles.jsonl")
     if args.version:
         articles = [a for a in articles if corpus_version(a) == args.version]
     suffix = f"_{args.version}" if args.version else ""
     sentences = split_articles(articles)
-    writers = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / "labels.jsonl")}
+    writers = {r.record["id"]: r.record for r in read_records(data / "annotations" / "labels.jsonl")}
     if args.command == "sample":
         # The writer pool: the writer handle on most of the article's labels (adjudication renames a few).
         handles: dict[str, Counter[str]] = {}
@@ -55,11 +57,11 @@ def main() -> None:
         )
         print(f"{len(chosen)} articles, seed {SAMPLE_SEED!r} -> {args.out}")
         return
-    second = {r.record["id"]: r.record for r in read_records(DATA / "annotations" / f"second_pass{suffix}.jsonl")}
-    adjudication = DATA / "annotations" / "adjudication.jsonl"
+    second = {r.record["id"]: r.record for r in read_records(data / "annotations" / f"second_pass{suffix}.jsonl")}
+    adjudication = data / "annotations" / "adjudication.jsonl"
     adjudicated = {r.record["id"]: r.record for r in read_records(adjudication)} if adjudication.exists() else {}
     harmonised: dict[str, str] = {}
-    for r in read_records(DATA / "annotations" / "harmonisation.jsonl"):
+    for r in read_records(data / "annotations" / "harmonisation.jsonl"):
         harmonised.setdefault(r.record["id"], r.record["before"])  # the earliest label on record
     # Kappa is measured on blind labels: the writer's own, before any adjudication or harmonisation.
     original = {
@@ -67,7 +69,7 @@ def main() -> None:
     }
     first = {i: {**writers[i], "label": original[i]} for i in second}
     report = {"sample_seed": SAMPLE_SEED, **agreement_report(first, second)}
-    (DATA / "annotations" / f"agreement{suffix}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (data / "annotations" / f"agreement{suffix}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "disagreements"}, indent=1))
 
 

@@ -8,18 +8,21 @@ import sys
 
 import pytest
 
-from conftest import ROOT, compose_config
+from conftest import ROOT
 from negotiation_stance.evaluation.compare import collect_runs, comparison_table, format_table, paired_test, parse_root
-from negotiation_stance.training.baselines import run_baselines
 
 
 @pytest.fixture(scope="module")
 def baseline_runs(tmp_path_factory):
+    """`make baselines` as a user runs it: the script, on the fixture data."""
     tmp = tmp_path_factory.mktemp("baselines")
-    cfg = compose_config(
-        "baselines", ["data=fixture", "logger=none", f"paths.output_dir={tmp / 'baselines'}", "baselines.c_grid=[1.0]"]
+    overrides = ["data=fixture", "logger=none", f"hydra.run.dir={tmp / 'baselines'}", "baselines.c_grid=[1.0]"]
+    out = subprocess.run(
+        [sys.executable, "scripts/baselines.py", *overrides], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
-    return tmp, run_baselines(cfg)
+    assert out.returncode == 0, out.stderr[-3000:]
+    names = ("majority", "tfidf_lr")
+    return tmp, {n: json.loads((tmp / "baselines" / n / "metrics.json").read_text()) for n in names}
 
 
 def test_baselines_write_comparable_runs(baseline_runs):

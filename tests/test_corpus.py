@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +15,6 @@ from conftest import ROOT
 from negotiation_stance.corpus import (
     CONTRACT_LABELS,
     STANCE_LABELS,
-    build,
     check_statements,
     cross_split_duplicates,
     load_annotations,
@@ -37,11 +38,31 @@ def articles() -> list[dict]:
 
 
 def test_rebuild_is_byte_identical(tmp_path):
+    """`make data` (scripts/build_corpus.py) on a copy of raw + annotations gives the committed files."""
     for part in ("raw", "annotations"):
         shutil.copytree(DATA / part, tmp_path / part)
-    build(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "scripts/build_corpus.py", "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
     for rel in ("processed/statements.jsonl", "interim/sentences.jsonl", "processed/summary.json"):
         assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes(), rel
+    # The agreement reports are reproducible from the committed files, sample included.
+    for version, sample in (("v3", "second_pass_v3.jsonl"),):
+        task = tmp_path / f"task_{version}.jsonl"
+        run = [sys.executable, "scripts/agreement.py", "--data-dir", str(tmp_path), "--version", version]
+        subprocess.run(
+            [*run, "sample", "--min-units", "420", "--out", str(task)], cwd=ROOT, check=True, capture_output=True
+        )
+        drawn = [json.loads(line)["id"] for line in task.read_text().splitlines()]
+        assert drawn == [json.loads(line)["id"] for line in (DATA / "annotations" / sample).read_text().splitlines()]
+        (tmp_path / "annotations" / f"agreement_{version}.json").unlink()
+        subprocess.run([*run, "report"], cwd=ROOT, check=True, capture_output=True)
+        rel = f"annotations/agreement_{version}.json"
+        assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes()
 
 
 def test_corpus_size_and_label_shares(articles, statements):
