@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,79 @@ def test_experiment_keys_survive_composition(path: Path):
 def test_fixture_file_is_what_the_tiny_config_reads():
     cfg = compose_config("train", ["data=fixture"])
     assert Path(cfg.data.train_path).resolve() == (FIXTURES / "statements_tiny.jsonl").resolve()
+
+
+def test_predict_reads_an_input_file_and_writes_jsonl(tiny_run, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("We are ready to talk at any time.\nTheir offer is a trick to buy time.\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    model = str(tiny_run["models_dir"] / "latest")
+    run_script("-m", "negotiation_stance", "predict", "--model", model, "--input", str(source), "--output", str(out))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows] == source.read_text().splitlines()
+    assert all(r["label"] in tiny_run["metrics"]["labels"] for r in rows)
+
+
+def test_serve_answers_on_localhost(tiny_run):
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    model = str(tiny_run["models_dir"] / "latest")
+    cmd = [sys.executable, "-m", "negotiation_stance", "serve", "--model", model, "--port", str(port)]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        body = json.dumps({"texts": ["We are ready to talk."]}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predict", data=body, headers={"Content-Type": "application/json"}
+        )
+        for _ in range(120):  # bounded: at most a minute for the model to load
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    answer = json.loads(response.read())
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                time.sleep(0.5)
+        else:
+            pytest.fail("the server did not answer within a minute")
+        assert answer["predictions"][0]["label"] in tiny_run["metrics"]["labels"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_sweep_runs_one_job_per_seed(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_script(
+        "scripts/train.py", "-m", "experiment=sweep_seeds", "seed=1,2", "data=fixture",
+        "training=tiny", "logger=none", "evaluation.real_sets=[]", f"hydra.sweep.dir={sweep}",
+        f"paths.log_dir={tmp_path / 'logs'}", f"paths.models_dir={tmp_path / 'models'}",
+    )  # fmt: skip
+    records = [json.loads((sweep / job / "metrics.json").read_text()) for job in ("0", "1")]
+    assert [r["seed"] for r in records] == [1, 2]
+    assert all(r["tags"] == ["sweep", "seeds"] for r in records)
+
+
+def test_make_help_lists_every_target_and_lint_and_clean_run():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.findall(r"^([a-zA-Z_-]+):.*## ", makefile, flags=re.M)
+    shown = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    listed = [line.split()[0] for line in re.sub(r"\x1b\[[0-9;]*m", "", shown).splitlines() if line.strip()]
+    assert listed == targets and len(targets) >= 20
+    # -o: take the installed environment as it is instead of re-running `make setup`.
+    lint = subprocess.run(["make", "-s", "-o", ".venv/.installed", "lint"], cwd=ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout[-2000:] + lint.stderr[-2000:]
+
+
+def test_make_clean_removes_run_outputs_only(tmp_path):
+    (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
+    for folder in ("logs/train", "outputs", "multirun", "pkg/__pycache__", "data/raw"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "data" / "raw" / "articles.jsonl").write_text("{}\n")
+    subprocess.run(["make", "-s", "clean"], cwd=tmp_path, check=True, capture_output=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile", "data", "pkg"]
+    assert (tmp_path / "data" / "raw" / "articles.jsonl").is_file() and not (tmp_path / "pkg" / "__pycache__").exists()
