@@ -56,12 +56,13 @@ def test_benchmark_runs_every_onnx_backend(onnx_model, tmp_path):
         f"--model={onnx_model}",
         "--sentences=20",
         "--repeats=1",
-        "--backends=torch,onnx-fp32,onnx-int8,onnx-int8+recheck",
+        "--backends=torch,onnx-fp32",  # the int8 backends: in-process below and in test_inference
         "--agreement-sentences=20",
         f"--json={out}",
     )
     report = json.loads(out.read_text())
-    assert set(report["speed"]) == {"torch", "onnx-fp32", "onnx-int8", "onnx-int8+recheck"}
+    assert set(report["speed"]) == {"torch", "onnx-fp32"}
+    assert set(report["agreement"]["corpus test split"]) >= {"onnx-fp32", "onnx-int8", "onnx-int8+recheck"}
     assert all(r["per_second"] > 0 for r in report["speed"].values())
     assert report["agreement"]["corpus test split"]["onnx-fp32"] == 1.0
     assert "onnx-fp32" in result.stdout
