@@ -133,3 +133,29 @@ def test_train_fraction_keeps_whole_groups_nested_and_fixed():
         subsample_groups(rows, 0.0)
     with pytest.raises(ValueError, match=r"needs data\.group_field"):
         subsample_groups([{"id": "1"}], 0.5)
+
+
+def test_quoted_newline_in_csv_is_kept_and_unicode_separators_stay_inside_a_line(tmp_path):
+    """Issue #14.3: "after\\nthe guns" was joined to "afterthe guns"; U+2028/U+0085 lines were called malformed."""
+    csv_path = tmp_path / "s.csv"
+    csv_path.write_text('id,text,label\n1,"after\nthe guns fall silent, talks",pro_negotiation\n2,No.,skeptical\n')
+    rows, _ = load_split(csv_path, labels=LABELS, id_field="id")
+    assert [r["text"] for r in rows] == ["after\nthe guns fall silent, talks", "No."]
+    assert rows[1]["line"] == 4  # the physical line where the second record ends
+    jsonl = tmp_path / "s.jsonl"
+    texts = ["We are ready\u2028to talk.", "Talks\u0085only after a ceasefire.", "Nothing\u2029here."]
+    jsonl.write_text("".join(json.dumps({"text": t, "label": "skeptical"}, ensure_ascii=False) + "\n" for t in texts))
+    rows, _ = load_split(jsonl, labels=LABELS)
+    assert [r["text"] for r in rows] == texts and [r["line"] for r in rows] == [1, 2, 3]
+
+
+def test_text_lines_split_on_newlines_only_and_name_bad_bytes(tmp_path):
+    from negotiation_stance.io import text_lines
+
+    path = tmp_path / "in.txt"
+    path.write_text("first\u2028still first\r\n\n  second  \n", encoding="utf-8")
+    assert text_lines(path) == ["first\u2028still first", "second"]
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"fine\ncaf\xe9\n")
+    with pytest.raises(DataError, match=r"latin.txt, line 2: is not valid UTF-8"):
+        text_lines(latin)

@@ -168,3 +168,18 @@ def test_make_clean_removes_run_outputs_only(tmp_path):
     subprocess.run(["make", "-s", "clean"], cwd=tmp_path, check=True, capture_output=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile", "data", "pkg"]
     assert (tmp_path / "data" / "raw" / "articles.jsonl").is_file() and not (tmp_path / "pkg" / "__pycache__").exists()
+
+
+def test_predict_names_a_non_utf8_input_file_in_one_line(tiny_run, tmp_path):
+    source = tmp_path / "latin.txt"
+    source.write_bytes(b"We are ready to talk.\nCaf\xe9 talks failed.\n")
+    model = str(tiny_run["models_dir"] / "latest")
+    out = subprocess.run(
+        [sys.executable, "-m", "negotiation_stance", "predict", "--model", model, "--input", str(source)],
+        cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert (
+        out.stderr.strip().splitlines()[-1]
+        == f"error: {source}, line 2: is not valid UTF-8 (invalid continuation byte); save the file as UTF-8"
+    )

@@ -19,17 +19,15 @@ DEFAULT_CALIBRATION = project_root() / "data" / "processed" / "statements.jsonl"
 def _read_inputs(args: argparse.Namespace) -> list[str]:
     if args.input is None:
         return list(args.texts)
-    path = Path(args.input)
-    if not path.is_file():
-        raise SystemExit(f"error: {path}: file not found")
-    if path.suffix.lower() == ".jsonl":
-        from negotiation_stance.io import DataError, read_records, required_text
+    from negotiation_stance.io import DataError, read_records, required_text, text_lines
 
-        try:
+    path = Path(args.input)
+    try:
+        if path.suffix.lower() == ".jsonl":
             return [required_text(row, path, args.text_field) for row in read_records(path)]
-        except DataError as exc:
-            raise SystemExit(f"error: {exc}") from exc
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return text_lines(path)
+    except DataError as exc:
+        raise SystemExit(f"error: {exc}") from exc
 
 
 RECHECK_HELP = "onnx: int8 margin below which a sentence is recomputed in fp32 (default: the export's; 0 = off)"

@@ -9,6 +9,7 @@ Every writer goes through :func:`atomic_write`, so no reader sees a half-written
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -34,22 +35,38 @@ class Row:
     record: dict[str, Any]
 
 
-def read_records(path: str | Path) -> list[Row]:
-    """Read a .jsonl or .csv file into rows that remember their line numbers."""
+def read_text(path: str | Path) -> str:
+    """A UTF-8 file's text, or a DataError naming the file and the line of the first bad byte."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, None, "file not found")
     try:
-        raw = path.read_bytes().decode("utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise DataError(path, line, None, f"is not valid UTF-8 ({exc.reason}); save the file as UTF-8") from exc
+
+
+def physical_lines(raw: str) -> list[str]:
+    """Lines split on newline only: U+2028, U+0085 and friends are text inside a line, not breaks."""
+    return [line.removesuffix("\r") for line in raw.split("\n")]
+
+
+def text_lines(path: str | Path) -> list[str]:
+    """The non-empty, stripped lines of a UTF-8 text file (one sentence per line)."""
+    return [line.strip() for line in physical_lines(read_text(path)) if line.strip()]
+
+
+def read_records(path: str | Path) -> list[Row]:
+    """Read a .jsonl or .csv file into rows that remember their line numbers."""
+    path = Path(path)
+    raw = read_text(path)
     if not raw.strip():
         raise DataError(path, None, None, "file is empty")
     if path.suffix.lower() == ".csv":
         return _read_csv(path, raw)
     rows: list[Row] = []
-    for number, line in enumerate(raw.splitlines(), start=1):
+    for number, line in enumerate(physical_lines(raw), start=1):
         if not line.strip():
             continue
         try:
@@ -63,7 +80,8 @@ def read_records(path: str | Path) -> list[Row]:
 
 
 def _read_csv(path: Path, raw: str) -> list[Row]:
-    reader = csv.DictReader(raw.splitlines())
+    # The csv module owns line breaks, so a quoted field keeps its newline.
+    reader = csv.DictReader(io.StringIO(raw, newline=""))
     if not reader.fieldnames:
         raise DataError(path, 1, None, "CSV file has no header row")
     rows = []

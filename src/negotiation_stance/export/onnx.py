@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE
-from negotiation_stance.io import DataError, atomic_write, read_records, required_text, write_json
+from negotiation_stance.io import DataError, atomic_write, read_records, required_text, text_lines, write_json
 from negotiation_stance.modeling.model import load_exported, predict_logits
 from negotiation_stance.modeling.onnx_runtime import OnnxLogits, top2_margin
 
@@ -87,7 +87,7 @@ def calibration_sentences(path: str | Path) -> list[str]:
     if suffix not in (".txt", ".jsonl"):
         raise DataError(path, None, None, f"calibration sentences must be .txt or .jsonl, not {suffix or 'no suffix'}")
     if suffix == ".txt":
-        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return text_lines(path)
     texts = []
     rows = read_records(path)
     if not any("split" in row.record for row in rows):
