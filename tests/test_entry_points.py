@@ -105,10 +105,20 @@ def test_predict_reads_an_input_file_and_writes_jsonl(tiny_run, tmp_path):
     assert all(r["label"] in tiny_run["metrics"]["labels"] for r in rows)
 
 
-def test_serve_answers_on_localhost(tiny_run):
+def _post(url: str, payload: dict, timeout: float = 30) -> dict:
+    import urllib.request
+
+    body = json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def live_server(tiny_run):
+    """`negotiation-stance serve` on a free 127.0.0.1 port; stopped by its PID after the module."""
     import socket
     import time
-    import urllib.request
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -116,25 +126,47 @@ def test_serve_answers_on_localhost(tiny_run):
     model = str(tiny_run["models_dir"] / "latest")
     cmd = [sys.executable, "-m", "negotiation_stance", "serve", "--model", model, "--port", str(port)]
     server = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
     try:
-        body = json.dumps({"texts": ["We are ready to talk."]}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/predict", data=body, headers={"Content-Type": "application/json"}
-        )
         for _ in range(120):  # bounded: at most a minute for the model to load
             try:
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    answer = json.loads(response.read())
+                _post(f"{url}/predict", {"texts": ["warm-up"]}, timeout=5)
                 break
             except OSError:
                 assert server.poll() is None, server.stderr.read().decode()[-2000:]
                 time.sleep(0.5)
         else:
             pytest.fail("the server did not answer within a minute")
-        assert answer["predictions"][0]["label"] in tiny_run["metrics"]["labels"]
+        yield url
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serve_answers_on_localhost(live_server, tiny_run):
+    answer = _post(f"{live_server}/predict", {"texts": ["We are ready to talk."]})
+    assert answer["predictions"][0]["label"] in tiny_run["metrics"]["labels"]
+
+
+def test_server_under_concurrent_load_answers_like_single_requests(live_server):
+    """Issue #14.1: 200 concurrent requests, half with texts past max_length, each equal to its lone answer."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    short = [f"Delegation {i} said it was ready to resume talks next week." for i in range(10)]
+    long = [
+        " ".join(f"Round {i}: we will negotiate only after the shelling stops." for _ in range(40)) for i in range(10)
+    ]
+    texts = [short[i % 10] if i % 2 else long[i % 10] for i in range(200)]
+    alone = {t: _post(f"{live_server}/predict", {"texts": [t]})["predictions"][0] for t in set(texts)}
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(lambda t: _post(f"{live_server}/predict", {"texts": [t]}), texts))
+    assert time.perf_counter() - start < 60
+    for text, answer in zip(texts, answers, strict=True):
+        got, want = answer["predictions"][0], alone[text]
+        assert got["label"] == want["label"]
+        assert got["probabilities"] == pytest.approx(want["probabilities"], abs=1e-5)
 
 
 def test_sweep_runs_one_job_per_seed(tmp_path):

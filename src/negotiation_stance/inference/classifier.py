@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,6 +51,9 @@ class StanceClassifier:
     ):
         self.logits_fn, self.tokenizer, self.labels = logits_fn, tokenizer, list(labels)
         self.max_length, self.batch_size, self.backend = max_length, batch_size, backend
+        # A fast tokenizer keeps its truncation setting as state: two threads tokenizing at once
+        # (the HTTP server's pool) can score a text untruncated or fail. One call at a time.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_pretrained(
@@ -106,10 +110,10 @@ class StanceClassifier:
                 raise ValueError(f"text #{i} is empty or whitespace; there is nothing to classify")
         if not items:
             return []
-        self._warn_if_truncated(items)
-        probs = softmax(
-            self.logits_fn(items, batch_size=self.batch_size, max_length=self.max_length, progress=progress)
-        )
+        with self._lock:
+            self._warn_if_truncated(items)
+            logits = self.logits_fn(items, batch_size=self.batch_size, max_length=self.max_length, progress=progress)
+        probs = softmax(logits)
         return [
             Prediction(
                 text=text,
