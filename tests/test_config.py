@@ -1,10 +1,12 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ConfigKeyError, ValidationError
 
-from conftest import compose_config
+from conftest import compose_config, tiny_overrides
 
 
 def test_default_train_config_has_documented_keys(tmp_path):
@@ -120,3 +122,42 @@ def test_readme_configuration_table_matches_the_composed_config(tmp_path):
         assert composed == expected, f"README says {key} = {documented}, the config has {composed}"
         checked += 1
     assert checked >= 10, table
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("training.epochs=0 training.max_steps=-1", r"training\.epochs must be > 0"),
+        ("training.max_length=100000", r"training\.max_length must be <= 512, the model's positions; got 100000"),
+        ("training.learning_rate=-1e-4", r"training\.learning_rate must be > 0, got -0\.0001"),
+        ("training.batch_size=0", r"training\.batch_size must be > 0, got 0"),
+        ("training.warmup_ratio=1.5", r"training\.warmup_ratio must be in \[0, 1\)"),
+    ],
+)
+def test_bad_settings_fail_before_any_work_naming_the_key(tmp_path, override, message):
+    """Issue #14.4: these used to export an untrained model, crash mid-training or fail with no key named."""
+    from negotiation_stance.training.run import train
+
+    with pytest.raises(ValueError, match=message):
+        train(compose_config("train", [*tiny_overrides(tmp_path, "logger=none"), *override.split()]))
+    assert not (tmp_path / "run").exists() and not (tmp_path / "models").exists()
+
+
+def test_unwritable_models_dir_fails_before_training(tmp_path):
+    """A models_dir that cannot be created (under a file; even root cannot) is found before training."""
+    from negotiation_stance.training.run import train
+
+    (tmp_path / "a-file").write_text("")
+    overrides = [*tiny_overrides(tmp_path, "logger=none"), f"paths.models_dir={tmp_path / 'a-file' / 'models'}"]
+    with pytest.raises(ValueError, match=r"paths\.models_dir is not writable"):
+        train(compose_config("train", overrides))
+    assert not (tmp_path / "run").exists()
+
+
+def test_predict_rejects_a_zero_batch_size(tiny_run):
+    out = subprocess.run(
+        [sys.executable, "-m", "negotiation_stance", "predict", "--model", str(tiny_run["models_dir"] / "latest"),
+         "--batch-size", "0", "We are ready to talk."],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2 and "--batch-size: must be a whole number >= 1, got 0" in out.stderr

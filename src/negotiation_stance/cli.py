@@ -33,6 +33,13 @@ def _read_inputs(args: argparse.Namespace) -> list[str]:
 RECHECK_HELP = "onnx: int8 margin below which a sentence is recomputed in fp32 (default: the export's; 0 = off)"
 
 
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value}")
+    return number
+
+
 def _fraction(value: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:
@@ -104,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text-field", default="text", help="field holding the text in --input .jsonl")
     predict.add_argument("--output", help="write JSON lines here instead of standard output")
     predict.add_argument("--format", choices=["table", "jsonl"], default="table")
-    predict.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE)
+    predict.add_argument("--batch-size", type=_positive_int, default=INFERENCE_BATCH_SIZE)
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the int8 ONNX export")
     predict.add_argument("--recheck-margin", type=float, help=RECHECK_HELP)
     serve = sub.add_parser("serve", help="serve /predict and /predict_article over HTTP")

@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from transformers import set_seed
 
 from negotiation_stance import tracking
+from negotiation_stance.config.validation import validate_train_config
 from negotiation_stance.data import load_splits
 from negotiation_stance.evaluation.metrics import fit_temperature
 from negotiation_stance.evaluation.record import RunRecord
@@ -55,6 +56,7 @@ class PreparedData:
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run one training job and return its record (as written to ``metrics.json``)."""
+    validate_train_config(cfg)
     output_dir, resumed = prepare_output_dir(Path(cfg.paths.output_dir), cfg.training.resume)
     precision = precision_flags(cfg.training.precision)  # a bad value fails before any work
     torch.set_num_threads(cfg.training.num_threads)

@@ -1,0 +1,60 @@
+"""Settings checked before any work: a bad value names its key instead of failing mid-run.
+
+The schema catches unknown keys and wrong types at composition; these are the
+range checks a type cannot express (issue #14: ``training.epochs=0`` exported an
+untrained model, ``max_length`` past the encoder's positions crashed mid-training,
+a read-only ``paths.models_dir`` was found only after training).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+_POSITIVE = ("learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "num_threads")
+
+
+def training_problems(training: Any) -> list[str]:
+    """Range problems of the ``training`` group, each naming its key."""
+    problems = [f"training.{key} must be > 0, got {training[key]}" for key in _POSITIVE if not training[key] > 0]
+    if training.max_steps <= 0 and not training.epochs > 0:
+        problems.append(f"training.epochs must be > 0 (or training.max_steps set), got {training.epochs}")
+    if not 0.0 <= training.warmup_ratio < 1.0:
+        problems.append(f"training.warmup_ratio must be in [0, 1), got {training.warmup_ratio}")
+    if training.weight_decay < 0 or training.early_stopping_patience < 0:
+        problems.append("training.weight_decay and training.early_stopping_patience must be >= 0")
+    if training.max_length < 8:
+        problems.append(f"training.max_length must be >= 8 tokens, got {training.max_length}")
+    return problems
+
+
+def max_positions(name_or_path: str, revision: str | None = None) -> int | None:
+    """The encoder's position limit from its config.json alone; None when the config cannot be read here."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path, revision=revision)
+    except (OSError, ValueError):
+        return None  # a Hub id offline: building the model reports it with its own message
+    return getattr(config, "max_position_embeddings", None)
+
+
+def writable(folder: str | Path) -> bool:
+    path = Path(folder)
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def validate_train_config(cfg: Any) -> None:
+    """Raise one ValueError listing every bad setting of a training run, before anything is loaded or written."""
+    problems = training_problems(cfg.training)
+    limit = max_positions(cfg.model.name_or_path, cfg.model.get("revision"))
+    if limit is not None and cfg.training.max_length > limit:
+        problems.append(f"training.max_length must be <= {limit}, the model's positions; got {cfg.training.max_length}")
+    for key in ("output_dir", "models_dir"):
+        if not writable(cfg.paths[key]):
+            problems.append(f"paths.{key} is not writable: {cfg.paths[key]}")
+    if problems:
+        raise ValueError("invalid settings: " + "; ".join(problems))
