@@ -17,6 +17,8 @@ from negotiation_stance.labels import STANCE_LABELS
 FIRST_PERSON = re.compile(r"\b(we|i|our|us|my)\b", re.IGNORECASE)
 REPORTING = re.compile(r"\b(said|says|told|according to)\b", re.IGNORECASE)
 # Talks, negotiation, ceasefire, peace, diplomacy, dialogue, in any word form ("talking", "diplomats", "truce").
+# Narrower on purpose than text.TALK_KEYWORDS (a recall-first relevance filter that also takes "deal",
+# "table", "agreement"): this is the issue #11 measure of `none` sentences that name talks themselves.
 TALK = re.compile(
     r"\b(talk\w*|negotiat\w*|ceasefire\w*|cease-fire\w*|truce\w*|peace\w*|diplomac\w*|diplomat\w*|dialogue\w*)\b",
     re.IGNORECASE,
@@ -46,13 +48,14 @@ def style_profile(statements: Iterable[Mapping[str, Any]], context_of: Mapping[s
     """Shares of first person, reporting verbs, long sentences, on-topic `none` and counter-cue stance."""
     rows = list(statements)
     none = [r for r in rows if r["label"] == "none"]
+    none_talks = sum(bool(TALK.search(r["text"])) for r in none)
     return {
         "sentences": len(rows),
         "first_person": _share(sum(bool(FIRST_PERSON.search(r["text"])) for r in rows), len(rows)),
         "said_told_according_to": _share(sum(bool(REPORTING.search(r["text"])) for r in rows), len(rows)),
         "over_40_words": _share(sum(len(r["text"].split()) > LONG_WORDS for r in rows), len(rows)),
-        "none_mentioning_talks": _share(sum(bool(TALK.search(r["text"])) for r in none), len(none)),
-        "none_mentioning_talks_count": sum(bool(TALK.search(r["text"])) for r in none),
+        "none_mentioning_talks": _share(none_talks, len(none)),
+        "none_mentioning_talks_count": none_talks,
         "counter_cue_stance_count": sum(counter_cue(r["text"], r["label"]) for r in rows if r["label"] != "none"),
         "russia_ukraine": _share(sum(context_of[r["article_id"]] == "russia_ukraine" for r in rows), len(rows)),
     }
