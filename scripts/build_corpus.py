@@ -18,7 +18,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         summary = build(args.data_dir)
-    except DataError as exc:
+    except (DataError, OSError) as exc:  # a bad row, or a full disk / read-only folder
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({k: summary[k] for k in ("articles", "sentences", "labels", "stance_share")}, indent=1))

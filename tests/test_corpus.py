@@ -65,6 +65,28 @@ def test_rebuild_is_byte_identical(tmp_path):
         assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes()
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full to stand for a full disk")
+def test_full_disk_during_make_data_changes_nothing(tmp_path):
+    """A write that fails with ENOSPC (a real one: /dev/full) leaves the previous corpus files and no partials."""
+    for part in ("raw", "annotations"):
+        shutil.copytree(DATA / part, tmp_path / part)
+    for rel in ("interim/sentences.jsonl", "processed/statements.jsonl", "processed/summary.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("previous\n")
+    # The second of the three files lands on a full device.
+    (tmp_path / "processed" / "statements.jsonl.partial").symlink_to("/dev/full")
+    command = [sys.executable, "scripts/build_corpus.py", "--data-dir", str(tmp_path)]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        f"error: could not write {tmp_path}/processed/statements.jsonl: No space left on device; "
+        "the previous corpus files are unchanged"
+    ]
+    for rel in ("interim/sentences.jsonl", "processed/statements.jsonl", "processed/summary.json"):
+        assert (tmp_path / rel).read_text() == "previous\n", rel
+    assert not list(tmp_path.rglob("*.partial"))
+
+
 def test_corpus_size_and_label_shares(articles, statements):
     assert len(articles) >= 330
     assert len(statements) >= 6400

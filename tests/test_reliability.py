@@ -105,6 +105,27 @@ def test_failed_export_leaves_no_model_folder(tiny_run, tmp_path, monkeypatch):
     assert not target.exists() and not (tmp_path / "model.partial").exists()
 
 
+def test_safetensors_disk_full_during_export_leaves_nothing(tiny_run, tmp_path, monkeypatch):
+    """safetensors reports ENOSPC as SafetensorError, not OSError; the staging folder must still go."""
+    from safetensors import SafetensorError
+
+    from negotiation_stance.export.folder import export_model
+    from negotiation_stance.modeling import load_exported
+
+    tokenizer, model, _ = load_exported(tiny_run["run_dir"] / "model")
+    save = type(model).save_pretrained
+
+    def half_written(self, folder, *args, **kwargs):
+        save(self, folder, *args, **kwargs)  # config and weights land in model.partial, then the disk is full
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, message: "No space left on device" })')
+
+    monkeypatch.setattr(type(model), "save_pretrained", half_written)
+    target = tmp_path / "model"
+    with pytest.raises(OSError, match=r"model\.partial: Error while serializing.*No space left"):
+        export_model(model, tokenizer, target, "card")
+    assert not target.exists() and not (tmp_path / "model.partial").exists()
+
+
 def test_odd_inference_inputs(tiny_run, caplog):
     from negotiation_stance import StanceClassifier
 

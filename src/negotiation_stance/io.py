@@ -117,6 +117,35 @@ def atomic_write(path: Path) -> Iterator[Path]:
     os.replace(tmp, path)
 
 
+@contextmanager
+def atomic_write_all(paths: Iterable[Path]) -> Iterator[list[Path]]:
+    """Yield one ``.partial`` per path; replace them all only when every write succeeded.
+
+    ``make data`` writes three files that must agree with each other. Written one
+    by one, a full disk at the second would leave a new ``interim`` beside an old
+    ``processed``; here a failure removes every partial and changes nothing.
+    """
+    targets = [Path(p) for p in paths]
+    partials = [p.with_name(p.name + ".partial") for p in targets]
+    try:
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        yield partials
+    except BaseException:
+        for tmp in partials:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, target in zip(partials, targets, strict=True):
+        os.replace(tmp, target)
+
+
+def write_jsonl_to(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """One JSON object a line, written in place (callers make it atomic)."""
+    with Path(path).open("w", encoding="utf-8", newline="\n") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def write_text(path: Path, text: str) -> None:
     with atomic_write(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -130,6 +159,5 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     """One JSON object a line, written atomically (the parent folder is created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    with atomic_write(path) as tmp:
+        write_jsonl_to(tmp, rows)

@@ -8,6 +8,7 @@ so ``make data`` rebuilds the committed files byte for byte.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections import Counter, defaultdict
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from negotiation_stance.corpus.style import style_by_version
-from negotiation_stance.io import DataError, Row, read_records, write_json, write_jsonl
+from negotiation_stance.io import DataError, Row, atomic_write_all, read_records, write_jsonl_to
 from negotiation_stance.labels import CONTRACT_LABELS, HARD_CASES
 from negotiation_stance.text import sentence_id, split_sentences
 
@@ -274,7 +275,25 @@ def build(data_dir: Path) -> dict[str, Any]:
     statements = build_statements(articles, sentences, labels)
     check_statements(statements)
     summary = summarize(articles, statements, labels)
-    write_jsonl(data_dir / "interim" / "sentences.jsonl", (s.__dict__ for s in sentences))
-    write_jsonl(data_dir / "processed" / "statements.jsonl", statements)
-    write_json(data_dir / "processed" / "summary.json", summary)
+    writers = {
+        data_dir / "interim" / "sentences.jsonl": lambda tmp: write_jsonl_to(tmp, (s.__dict__ for s in sentences)),
+        data_dir / "processed" / "statements.jsonl": lambda tmp: write_jsonl_to(tmp, statements),
+        data_dir / "processed" / "summary.json": lambda tmp: tmp.write_text(
+            json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8"
+        ),
+    }
+    target = data_dir  # named in the error: the file being written when it failed
+    try:
+        with atomic_write_all(writers) as partials:
+            for (path, write), tmp in zip(writers.items(), partials, strict=True):
+                target = path
+                write(tmp)
+    except OSError as exc:
+        raise CorpusWriteError(
+            f"could not write {target}: {exc.strerror or exc}; the previous corpus files are unchanged"
+        ) from exc
     return summary
+
+
+class CorpusWriteError(OSError):
+    """The rebuilt corpus could not be written; the previous files are left as they were."""

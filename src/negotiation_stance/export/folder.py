@@ -13,6 +13,10 @@ from pathlib import Path
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
+class ExportError(OSError):
+    """The model folder could not be written; nothing was left behind."""
+
+
 def export_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: Path, card: str) -> Path:
     """Save model, tokenizer and card to ``target`` atomically."""
     target = Path(target)
@@ -23,9 +27,14 @@ def export_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tar
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / "README.md").write_text(card, encoding="utf-8")
-    except OSError as exc:
+    except Exception as exc:
+        # Not only OSError: safetensors reports a full disk as its own SafetensorError.
         shutil.rmtree(staging, ignore_errors=True)
-        raise OSError(f"could not write the model to {staging}: {exc.strerror or exc}") from exc
+        reason = getattr(exc, "strerror", None) or exc
+        raise ExportError(f"could not write the model to {staging}: {reason}") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if target.exists():
         shutil.rmtree(target)
     os.replace(staging, target)
