@@ -71,6 +71,8 @@ class TrainingConfig:
     dataloader_num_workers: int
     # Batches of similar length pad less: about 1.4x faster on CPU here.
     group_by_length: bool
+    # TrainingArguments.torch_compile (scripts/benchmark_training.py measures it against eager).
+    torch_compile: bool
     logging_steps: int
     save_total_limit: int
     # Fit a temperature on validation and bake it into the exported classifier.

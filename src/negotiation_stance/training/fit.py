@@ -96,6 +96,7 @@ def training_arguments(
         data_seed=cfg.seed,
         dataloader_num_workers=t.dataloader_num_workers,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        torch_compile=t.torch_compile,
         report_to=["wandb"] if run is not None else [],
         run_name=run.name if run is not None else None,
         disable_tqdm=not os.isatty(2),
