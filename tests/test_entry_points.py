@@ -124,7 +124,8 @@ def live_server(tiny_run):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     model = str(tiny_run["models_dir"] / "latest")
-    cmd = [sys.executable, "-m", "negotiation_stance", "serve", "--model", model, "--port", str(port)]
+    cmd = [sys.executable, "-m", "negotiation_stance", "serve", "--model", model, "--port", str(port),
+           "--max-body-bytes", "100000", "--max-text-chars", "5000"]  # fmt: skip
     server = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -146,6 +147,43 @@ def live_server(tiny_run):
 def test_serve_answers_on_localhost(live_server, tiny_run):
     answer = _post(f"{live_server}/predict", {"texts": ["We are ready to talk."]})
     assert answer["predictions"][0]["label"] in tiny_run["metrics"]["labels"]
+
+
+def test_serve_limits_on_localhost(live_server):
+    """Issue #14.8 on the real server: 413 for a large body however it is sent, 422 for long texts and surrogates."""
+    import http.client
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    def status(body: bytes) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json"}
+        request = urllib.request.Request(f"{live_server}/predict", data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    big = json.dumps({"texts": ["Talks resume on Monday."] * 5000}).encode()  # 130 kB, over --max-body-bytes 100000
+    code, answer = status(big)
+    assert code == 413 and "over 100000 bytes" in answer["detail"]
+    host, port = urlsplit(live_server).hostname, urlsplit(live_server).port
+    chunked = http.client.HTTPConnection(host, port, timeout=30)
+    chunked.request("POST", "/predict", body=iter([big[i : i + 8192] for i in range(0, len(big), 8192)]),
+                    headers={"Content-Type": "application/json"}, encode_chunked=True)  # fmt: skip
+    assert chunked.getresponse().status == 413
+    waiting = http.client.HTTPConnection(host, port, timeout=30)  # curl's way: headers first, body after 100 Continue
+    waiting.putrequest("POST", "/predict")
+    waiting.putheader("Content-Length", "5000000")
+    waiting.putheader("Expect", "100-continue")
+    waiting.endheaders()
+    assert waiting.getresponse().status == 413
+    code, answer = status(json.dumps({"texts": ["ok", "talks " * 1000]}).encode())
+    assert code == 422 and answer["detail"][0]["loc"] == ["body", "texts", 1] and "limit is 5000" in str(answer)
+    code, answer = status(b'{"texts": ["bad \\ud800"]}')
+    assert code == 422 and "lone surrogate" in str(answer)
+    assert status(json.dumps({"texts": ["We are ready to talk."]}).encode())[0] == 200
 
 
 def test_server_under_concurrent_load_answers_like_single_requests(live_server):
