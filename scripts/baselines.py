@@ -6,9 +6,11 @@ import hydra
 from omegaconf import DictConfig
 
 from negotiation_stance.config import CONFIG_DIR
+from negotiation_stance.errors import report_user_errors
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="baselines")
+@report_user_errors
 def main(cfg: DictConfig) -> None:
     from negotiation_stance.training.baselines import run_baselines
 

@@ -8,11 +8,13 @@ import hydra
 from omegaconf import DictConfig
 
 from negotiation_stance.config import CONFIG_DIR
+from negotiation_stance.errors import report_user_errors
 
 log = logging.getLogger("train")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+@report_user_errors
 def main(cfg: DictConfig) -> float:
     from negotiation_stance.training.run import train  # heavy imports after config errors surface
 

@@ -35,6 +35,8 @@ def test_malformed_json_names_file_and_line(tmp_path):
         ({"id": "x", "text": 7, "label": "skeptical"}, "text", "must be a string"),
         ({"id": "x", "text": "We will talk."}, "label", "missing"),
         ({"id": "x", "text": "We will talk.", "label": "maybe"}, "label", "unknown label 'maybe'"),
+        ({"id": "x", "text": "We will talk.", "label": ["skeptical"]}, "label", "must be a string"),
+        ({"id": "x", "text": "We will talk.", "label": {"name": "skeptical"}}, "label", "got a JSON object"),
     ],
 )
 def test_bad_rows_name_line_and_field(tmp_path, record, field, needle):
@@ -49,6 +51,43 @@ def test_duplicate_id(tmp_path):
     path = write(tmp_path / "dup.jsonl", [row(id="a"), row(id="b"), row(id="a")])
     with pytest.raises(DataError, match=r"line 3, field 'id': duplicate id 'a' \(first on line 1\)"):
         load_split(path, labels=LABELS, id_field="id")
+
+
+def test_repeated_text_without_ids_warns_and_a_second_label_is_an_error(tmp_path, caplog):
+    """Issue #14.7: without data.id_field, repeats are found by text (and pair), not left unchecked."""
+    rows = [{"text": "We will talk.", "label": "pro_negotiation"}, {"text": "Never.", "label": "skeptical"}]
+    repeat = write(tmp_path / "r.jsonl", [json.dumps(r) for r in [*rows, {**rows[0], "text": " We will  talk. "}]])
+    with caplog.at_level("WARNING"):
+        kept, _ = load_split(repeat, labels=LABELS)
+    assert len(kept) == 3
+    assert "1 row(s) repeat an earlier row's text and label (e.g. line 3 repeats line 1)" in caplog.text
+    conflict = write(tmp_path / "c.jsonl", [json.dumps(r) for r in [*rows, {**rows[0], "label": "conditional"}]])
+    with pytest.raises(DataError, match=r"line 3, field 'label': 'conditional', but line 1 has the same text labelled"):
+        load_split(conflict, labels=LABELS)
+    ids = write(tmp_path / "i.jsonl", [json.dumps({**r, "id": str(i)}) for i, r in enumerate([*rows, rows[0]])])
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_split(ids, labels=LABELS, id_field="id")  # distinct ids: distinct sentences, no check
+    assert "repeat" not in caplog.text
+
+
+def test_a_scored_split_without_some_label_warns_that_macro_f1_is_capped(tmp_path, caplog):
+    every_label = [row(id=str(i), text=f"s{i}", label=label) for i, label in enumerate(LABELS)]
+    train = write(tmp_path / "train.jsonl", every_label)
+    dev = write(tmp_path / "dev.jsonl", [row(id="a", text="x"), row(id="b", text="y", label="conditional")])
+    keys = {"split_field": None, "text_field": "text", "pair_field": None, "label_field": "label", "id_field": "id"}
+    cfg = OmegaConf.create(
+        {
+            "labels": LABELS, "train_path": str(train), "validation_path": str(dev), "test_path": str(train),
+            "drop_labels": [], "max_train_samples": None, "max_eval_samples": None, **keys,
+        }
+    )  # fmt: skip
+    with caplog.at_level("WARNING"):
+        load_splits(cfg)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings  # the test split has every label
+    assert "validation set (2 rows) has no rows labelled ['skeptical']" in warnings[0]
+    assert "cannot exceed 0.667" in warnings[0]
 
 
 def test_wrong_encoding_and_empty_file(tmp_path):
@@ -87,7 +126,7 @@ def test_split_field_and_label_mismatch(tmp_path):
     lines = [row(id="1", split="train"), row(id="2", split="train", label="skeptical"), row(id="3", split="dev")]
     path = write(tmp_path / "s.jsonl", lines)
     with pytest.raises(DataError, match=r"line 3, field 'split': must be one of"):
-        load_split(path, labels=LABELS, split_field="split", split="train")
+        load_split(path, labels=LABELS, id_field="id", split_field="split", split="train")
 
     train = str(write(tmp_path / "t.jsonl", lines[:2]))
     cfg = OmegaConf.create(
@@ -117,7 +156,7 @@ def test_filter_keeps_listed_values_and_names_a_missing_field(tmp_path):
     assert [r["id"] for r in rows] == ["2", "3"]
     path = write(tmp_path / "m.jsonl", [*lines, row(id="4")])
     with pytest.raises(DataError, match=r"line 4, field 'version': missing \(named in data.filter\)"):
-        load_split(path, labels=LABELS, keep={"version": ["v3"]})
+        load_split(path, labels=LABELS, id_field="id", keep={"version": ["v3"]})
 
 
 def test_train_fraction_keeps_whole_groups_nested_and_fixed():

@@ -124,7 +124,8 @@ def live_server(tiny_run):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     model = str(tiny_run["models_dir"] / "latest")
-    cmd = [sys.executable, "-m", "negotiation_stance", "serve", "--model", model, "--port", str(port)]
+    cmd = [sys.executable, "-m", "negotiation_stance", "serve", "--model", model, "--port", str(port),
+           "--max-body-bytes", "100000", "--max-text-chars", "5000"]  # fmt: skip
     server = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -146,6 +147,43 @@ def live_server(tiny_run):
 def test_serve_answers_on_localhost(live_server, tiny_run):
     answer = _post(f"{live_server}/predict", {"texts": ["We are ready to talk."]})
     assert answer["predictions"][0]["label"] in tiny_run["metrics"]["labels"]
+
+
+def test_serve_limits_on_localhost(live_server):
+    """Issue #14.8 on the real server: 413 for a large body however it is sent, 422 for long texts and surrogates."""
+    import http.client
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    def status(body: bytes) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json"}
+        request = urllib.request.Request(f"{live_server}/predict", data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    big = json.dumps({"texts": ["Talks resume on Monday."] * 5000}).encode()  # 130 kB, over --max-body-bytes 100000
+    code, answer = status(big)
+    assert code == 413 and "over 100000 bytes" in answer["detail"]
+    host, port = urlsplit(live_server).hostname, urlsplit(live_server).port
+    chunked = http.client.HTTPConnection(host, port, timeout=30)
+    chunked.request("POST", "/predict", body=iter([big[i : i + 8192] for i in range(0, len(big), 8192)]),
+                    headers={"Content-Type": "application/json"}, encode_chunked=True)  # fmt: skip
+    assert chunked.getresponse().status == 413
+    waiting = http.client.HTTPConnection(host, port, timeout=30)  # curl's way: headers first, body after 100 Continue
+    waiting.putrequest("POST", "/predict")
+    waiting.putheader("Content-Length", "5000000")
+    waiting.putheader("Expect", "100-continue")
+    waiting.endheaders()
+    assert waiting.getresponse().status == 413
+    code, answer = status(json.dumps({"texts": ["ok", "talks " * 1000]}).encode())
+    assert code == 422 and answer["detail"][0]["loc"] == ["body", "texts", 1] and "limit is 5000" in str(answer)
+    code, answer = status(b'{"texts": ["bad \\ud800"]}')
+    assert code == 422 and "lone surrogate" in str(answer)
+    assert status(json.dumps({"texts": ["We are ready to talk."]}).encode())[0] == 200
 
 
 def test_server_under_concurrent_load_answers_like_single_requests(live_server):
@@ -215,3 +253,70 @@ def test_predict_names_a_non_utf8_input_file_in_one_line(tiny_run, tmp_path):
         out.stderr.strip().splitlines()[-1]
         == f"error: {source}, line 2: is not valid UTF-8 (invalid continuation byte); save the file as UTF-8"
     )
+
+
+def _bad_jsonl(tmp_path: Path) -> Path:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        '{"text": "We are ready to talk.", "label": "pro_negotiation"}\n{"text": "No.", "label": ["skeptical"]}\n'
+    )
+    return bad
+
+
+def _jsonl_overrides(tmp_path: Path, data: Path) -> list[str]:
+    return [
+        "data=jsonl", f"data.train_path={data}", f"data.validation_path={data}", f"data.test_path={data}",
+        "data.labels=[pro_negotiation,skeptical]", "logger=none", f"paths.log_dir={tmp_path / 'logs'}",
+        f"paths.models_dir={tmp_path / 'models'}",
+    ]  # fmt: skip
+
+
+def _run_failing(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env or ENV, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def _message_lines(stderr: str) -> list[str]:
+    """stderr without log records (Hydra's `[time][logger][LEVEL] - ...` lines)."""
+    return [line for line in stderr.splitlines() if line.strip() and not re.match(r"\[\d{4}-\d\d-\d\d ", line)]
+
+
+@pytest.mark.parametrize(
+    ("script", "case", "needle"),
+    [
+        ("train.py", "bad_file", "bad.jsonl, line 2, field 'label': must be a string"),
+        ("train.py", "epochs_0", "invalid settings: training.epochs must be > 0"),
+        ("train.py", "no_paths", "no value for data.labels, data.test_path, data.train_path, data.validation_path"),
+        ("evaluate.py", "no_model", "model folder '/nonexistent/model' does not exist"),
+    ],
+)
+def test_user_errors_of_hydra_scripts_are_one_line_and_exit_2(tmp_path, script, case, needle):
+    """Issue #14.6: a bad file, setting or model folder is one `error:` line on stderr, not a Hydra traceback."""
+    overrides = {
+        "bad_file": _jsonl_overrides(tmp_path, _bad_jsonl(tmp_path)),
+        "epochs_0": ["data=fixture", "training.epochs=0", "logger=none", f"paths.log_dir={tmp_path}"],
+        "no_paths": ["data=jsonl", "logger=none", f"paths.log_dir={tmp_path}"],
+        "no_model": ["model_dir=/nonexistent/model", "data=fixture", f"paths.log_dir={tmp_path}"],
+    }[case]
+    out = _run_failing(f"scripts/{script}", *overrides)
+    lines = _message_lines(out.stderr)
+    assert out.returncode == 2, out.stderr[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], out.stderr[-3000:]
+
+
+def test_hydra_full_error_keeps_the_traceback_and_a_sweep_stops_at_the_failing_job(tmp_path):
+    bad = _bad_jsonl(tmp_path)
+    out = _run_failing("scripts/train.py", *_jsonl_overrides(tmp_path, bad), env={**ENV, "HYDRA_FULL_ERROR": "1"})
+    assert out.returncode != 0 and "Traceback" in out.stderr and "DataError" in out.stderr
+    sweep = tmp_path / "sweep"
+    out = _run_failing(
+        "scripts/train.py", "-m", *_jsonl_overrides(tmp_path, bad), "seed=1,2", f"hydra.sweep.dir={sweep}"
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert _message_lines(out.stderr) == [
+        f"error: sweep job 0 ({sweep / '0'}): {bad}, line 2, field 'label': "
+        "must be a string, one of ['pro_negotiation', 'skeptical']; got a JSON array"
+    ]
+    assert (sweep / "0").is_dir() and not (sweep / "1").exists()
+    assert "got a JSON array" in (sweep / "0" / "train.log").read_text()  # the failed job's folder says why

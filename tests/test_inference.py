@@ -189,6 +189,43 @@ def test_http_api(tiny_run):
     assert len(article["sentences"]) == 8 and "Ilse Varga" in {s["speaker"] for s in article["sentences"]}
 
 
+def test_http_limits_answer_413_and_422_and_a_lone_surrogate_is_not_a_500(tiny_run):
+    """Issue #14.8: a 5 MB text took 12 s and kept 660 MB; body and text sizes are now capped."""
+    from fastapi.testclient import TestClient
+
+    from negotiation_stance import StanceClassifier
+    from negotiation_stance.inference.serving import create_app
+
+    classifier = StanceClassifier.from_pretrained(tiny_run["models_dir"] / "latest")
+    client = TestClient(create_app(classifier, max_body_bytes=2000, max_text_chars=50))
+    as_json = {"content-type": "application/json"}
+    assert client.post("/predict", json={"texts": ["We are ready to talk."] * 20}).status_code == 200
+    big = json.dumps({"texts": ["Talks."] * 300}).encode()
+    refused = client.post("/predict", content=big, headers=as_json)
+    assert refused.status_code == 413 and "over 2000 bytes" in refused.json()["detail"]
+    chunked = client.post("/predict", content=iter([big[:1500], big[1500:]]), headers=as_json)  # no Content-Length
+    assert chunked.status_code == 413
+    long = client.post("/predict", json={"texts": ["ok", "x" * 51]})
+    assert long.status_code == 422
+    assert long.json()["detail"] == [
+        {
+            "type": "string_too_long",
+            "loc": ["body", "texts", 1],
+            "msg": "texts[1] has 51 characters; the limit is 50 (--max-text-chars)",
+        }
+    ]
+    for path, body, needle in [
+        ("/predict", rb'{"texts": ["ok", "bad \ud800 text"]}', "texts[1] holds a lone surrogate at character 4"),
+        ("/predict", rb'{"texts": ["  ", "\udc00"]}', "texts[0] is empty"),  # the reply must not echo texts[1]
+        ("/predict_article", rb'{"text": "Talks. \ud83d"}', "unicode string"),
+    ]:
+        answer = client.post(path, content=body, headers=as_json)
+        assert answer.status_code == 422 and needle in answer.text, (path, answer.text)
+    default = TestClient(create_app(classifier))
+    assert default.post("/predict", json={"texts": ["x" * 10_000]}).status_code == 200
+    assert default.post("/predict", json={"texts": ["x" * 10_001]}).status_code == 422
+
+
 def test_export_onnx_cli_rejects_a_bad_calibration_file_before_exporting(tiny_run, tmp_path):
     import shutil
 

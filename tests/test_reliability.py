@@ -192,3 +192,25 @@ def test_data_parallel_training_on_cpu(tmp_path):
     val_loss = [h["eval_loss"] for h in ddp["train"]["log_history"] if "eval_loss" in h][-1]
     single_loss = [h["eval_loss"] for h in single["train"]["log_history"] if "eval_loss" in h][-1]
     assert val_loss == pytest.approx(single_loss, abs=0.05)
+
+
+def test_training_rows_past_max_length_are_counted_in_a_warning(caplog):
+    """Issue #14.7: training truncates like inference does, and now says so, with counts."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    from negotiation_stance.training.fit import tokenize
+
+    tokenizer = AutoTokenizer.from_pretrained(compose_config("train", []).model.name_or_path)
+    texts = ["Talks resume on Monday.", " ".join(["negotiations"] * 40), " ".join(["ceasefire"] * 30)]
+    ds = Dataset.from_list([{"text": t, "label": 0} for t in texts])
+    with caplog.at_level("WARNING"):
+        encoded = tokenize(ds, tokenizer, 16)
+    assert max(len(ids) for ids in encoded["input_ids"]) == 16
+    assert (
+        "2 of 3 train rows exceed training.max_length=16 tokens and are truncated (the longest has 42)" in caplog.text
+    )
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        tokenize(ds, tokenizer, 64, "validation")
+    assert "truncated" not in caplog.text

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE, project_root
+from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE, MAX_BODY_BYTES, MAX_TEXT_CHARS, project_root
 
 if TYPE_CHECKING:
     from negotiation_stance.inference.classifier import StanceClassifier
@@ -120,6 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--recheck-margin", type=float, help=RECHECK_HELP)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=MAX_BODY_BYTES,
+        help="larger request bodies get 413 (%(default)s)",
+    )
+    serve.add_argument(
+        "--max-text-chars",
+        type=_positive_int,
+        default=MAX_TEXT_CHARS,
+        help="longer /predict texts get 422 (%(default)s)",
+    )
     export = sub.add_parser("export-onnx", help="write model.onnx and model.int8.onnx into a model folder")
     export.add_argument("--model", required=True)
     export.add_argument(
@@ -138,7 +150,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from negotiation_stance.inference.serving import create_app
 
-    uvicorn.run(create_app(_load(args)), host=args.host, port=args.port)
+    app = create_app(_load(args), max_body_bytes=args.max_body_bytes, max_text_chars=args.max_text_chars)
+    uvicorn.run(app, host=args.host, port=args.port)
     return 0
 
 

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from negotiation_stance.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError, ValueError):
     """A problem in an input file, located by file, line and field."""
 
     def __init__(self, path: str | Path, line: int | None, field: str | None, message: str):

@@ -10,6 +10,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # Inference batch of StanceClassifier, the CLI, the benchmark and the int8 calibration.
 # Measured on 2 cores: ONNX 15-20% faster than 64, PyTorch the same.
 INFERENCE_BATCH_SIZE = 16
+# `serve` limits (--max-body-bytes, --max-text-chars). The model reads a text's first
+# max_length (128) tokens, about 600 characters; a sentence is rarely past 1,000.
+MAX_BODY_BYTES = 1_048_576
+MAX_TEXT_CHARS = 10_000
 
 
 def project_root() -> Path:

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from negotiation_stance.errors import ConfigError
+
 _POSITIVE = ("learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "num_threads")
 
 
@@ -48,7 +50,12 @@ def writable(folder: str | Path) -> bool:
 
 
 def validate_train_config(cfg: Any) -> None:
-    """Raise one ValueError listing every bad setting of a training run, before anything is loaded or written."""
+    """Raise one ConfigError listing every bad setting of a training run, before anything is loaded or written."""
+    from omegaconf import OmegaConf
+
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:  # data=jsonl leaves its paths and labels to the command line
+        raise ConfigError(f"no value for {', '.join(missing)}; set them on the command line, e.g. {missing[0]}=...")
     problems = training_problems(cfg.training)
     limit = max_positions(cfg.model.name_or_path, cfg.model.get("revision"))
     if limit is not None and cfg.training.max_length > limit:
@@ -57,4 +64,4 @@ def validate_train_config(cfg: Any) -> None:
     if not writable(cfg.paths.models_dir):
         problems.append(f"paths.models_dir is not writable: {cfg.paths.models_dir}")
     if problems:
-        raise ValueError("invalid settings: " + "; ".join(problems))
+        raise ConfigError("invalid settings: " + "; ".join(problems))

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, DatasetDict
 
+from negotiation_stance.errors import ConfigError
 from negotiation_stance.io import DataError, Row, read_records, required_text
 
+log = logging.getLogger(__name__)
+
 SPLITS = ("train", "validation", "test")
+# What a JSON value that is not a string is called in an error message.
+_JSON_TYPES = {list: "array", dict: "object", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
 def load_split(
@@ -31,10 +37,13 @@ def load_split(
     """Validated rows of one split, plus a count of rows left out by ``drop_labels``.
 
     ``keep`` ({field: values}) selects rows, e.g. one corpus version; ``group_field``
-    records each row's group (its article) for subsampling by group.
+    records each row's group (its article) for subsampling by group. Without
+    ``id_field`` nothing tells two rows with the same text apart, so repeats are
+    checked on the text (and pair) instead: see :class:`_Repeats`.
     """
     label_set, dropped = set(labels), Counter[str]()
     seen_ids: dict[str, int] = {}
+    repeats = _Repeats(path, label_field)
     out: list[dict[str, Any]] = []
     for row in read_records(path):
         if not _in_split(row, path, split_field, split) or not _kept(row, path, keep or {}):
@@ -43,6 +52,9 @@ def load_split(
         label = row.record.get(label_field)
         if label_field not in row.record:
             raise DataError(path, row.line, label_field, "missing")
+        if not isinstance(label, str):
+            kind = _JSON_TYPES.get(type(label), type(label).__name__)
+            raise DataError(path, row.line, label_field, f"must be a string, one of {labels}; got a JSON {kind}")
         if label in drop_labels:
             dropped[str(label)] += 1
             continue
@@ -61,6 +73,7 @@ def load_split(
             item["id"] = key
         else:
             item["id"] = f"{Path(path).name}:{row.line}"
+            repeats.check(row, text, item.get("pair"), label)
         if group_field:
             item["group"] = str(required_text(row, path, group_field))
         out.append(item)
@@ -68,7 +81,60 @@ def load_split(
         where = f" with {split_field} = {split!r}" if split_field else ""
         where += f" and {dict(keep)}" if keep else ""
         raise DataError(path, None, None, f"no usable rows{where}")
+    repeats.warn(f" ({split_field} = {split!r})" if split_field else "")
     return out, dropped
+
+
+class _Repeats:
+    """Rows without ids, compared by text (and pair): the same label again is counted, another label is an error.
+
+    Two such rows are one example; labelled twice differently, one label is a
+    mistake, and the model cannot learn both.
+    """
+
+    def __init__(self, path: str | Path, label_field: str):
+        self.path, self.label_field = path, label_field
+        self.first: dict[tuple[str, str | None], tuple[int, str]] = {}
+        self.repeats: list[tuple[int, int]] = []  # (line, the line it repeats)
+
+    def check(self, row: Row, text: str, pair: str | None, label: str) -> None:
+        key = (" ".join(text.split()), pair)  # spacing differences do not make another sentence
+        first_line, first_label = self.first.setdefault(key, (row.line, label))
+        if first_line == row.line:
+            return
+        if first_label != label:
+            raise DataError(
+                self.path, row.line, self.label_field,
+                f"{label!r}, but line {first_line} has the same text labelled {first_label!r}; fix one of them, "
+                "or set data.id_field if the two rows are different sentences",
+            )  # fmt: skip
+        self.repeats.append((row.line, first_line))
+
+    def warn(self, where: str) -> None:
+        if self.repeats:
+            log.warning(
+                "%s%s: %d row(s) repeat an earlier row's text and label (e.g. line %d repeats line %d); they are "
+                "kept, so each counts again in training and scoring. Remove them, or set data.id_field if distinct.",
+                self.path, where, len(self.repeats), *self.repeats[0],
+            )  # fmt: skip
+
+
+def warn_absent_labels(name: str, rows: list[dict[str, Any]], labels: list[str]) -> list[str]:
+    """Warn when a scored set has no rows of some label: macro-F1 counts that label's F1 as 0.
+
+    ``classification_metrics`` averages F1 over every label of the model
+    (scikit-learn, ``zero_division=0``), so with ``a`` of ``k`` labels absent the
+    score is at most ``(k - a) / k``; the checkpoint is still chosen on it.
+    """
+    present = {int(r["label"]) for r in rows}
+    absent = [label for i, label in enumerate(labels) if i not in present]
+    if absent and rows:
+        log.warning(
+            "The %s set (%d rows) has no rows labelled %s: macro-F1 averages F1 over all %d labels and counts 0 "
+            "for each absent one, so it cannot exceed %.3f on this set.",
+            name, len(rows), absent, len(labels), (len(labels) - len(absent)) / len(labels),
+        )  # fmt: skip
+    return absent
 
 
 def _in_split(row: Row, path: str | Path, split_field: str | None, split: str | None) -> bool:
@@ -98,11 +164,11 @@ def subsample_groups(rows: list[dict[str, Any]], fraction: float) -> list[dict[s
     50% subset, and every seed of one fraction trains on the same articles.
     """
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"data.train_fraction must be in (0, 1], got {fraction}")
+        raise ConfigError(f"data.train_fraction must be in (0, 1], got {fraction}")
     if fraction == 1.0:
         return rows
     if any("group" not in r for r in rows):
-        raise ValueError("data.train_fraction < 1 needs data.group_field (e.g. article_id)")
+        raise ConfigError("data.train_fraction < 1 needs data.group_field (e.g. article_id)")
     groups = sorted({r["group"] for r in rows}, key=lambda g: hashlib.sha256(g.encode()).hexdigest())
     chosen = set(groups[: max(1, round(len(groups) * fraction))])
     return [r for r in rows if r["group"] in chosen]
@@ -125,7 +191,7 @@ def load_splits(data_cfg: Any) -> DatasetDict:
     """Train/validation/test as a ``DatasetDict`` with integer labels from ``data.labels``."""
     labels = list(data_cfg.labels)
     if len(labels) < 2 or len(set(labels)) != len(labels):
-        raise ValueError(f"data.labels must list at least two distinct labels, got {labels}")
+        raise ConfigError(f"data.labels must list at least two distinct labels, got {labels}")
     paths = {"train": data_cfg.train_path, "validation": data_cfg.validation_path, "test": data_cfg.test_path}
     result = {}
     for split, path in paths.items():
@@ -136,8 +202,10 @@ def load_splits(data_cfg: Any) -> DatasetDict:
         limit = data_cfg.max_train_samples if split == "train" else data_cfg.max_eval_samples
         if limit is not None:
             rows = rows[:limit]
+        if split != "train":
+            warn_absent_labels(split, rows, labels)
         result[split] = Dataset.from_list(rows)
     absent = [label for i, label in enumerate(labels) if i not in set(result["train"]["label"])]
     if absent:
-        raise ValueError(f"data.labels {labels} does not match the training data: no training rows for {absent}")
+        raise ConfigError(f"data.labels {labels} does not match the training data: no training rows for {absent}")
     return DatasetDict(result)

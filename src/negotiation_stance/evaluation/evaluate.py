@@ -10,7 +10,8 @@ import torch
 
 from negotiation_stance import tracking
 from negotiation_stance.data import load_split
-from negotiation_stance.data.loading import split_options
+from negotiation_stance.data.loading import split_options, warn_absent_labels
+from negotiation_stance.errors import ConfigError
 from negotiation_stance.evaluation.record import RunRecord
 from negotiation_stance.evaluation.report import EvalSettings
 from negotiation_stance.evaluation.scoring import (
@@ -42,8 +43,9 @@ def load_eval_splits(cfg: Any, labels: list[str]) -> dict[str, LabelledSet]:
     sets = {}
     for split in cfg.splits:
         if split not in paths:
-            raise ValueError(f"splits: unknown split {split!r}; choose from {list(paths)}")
+            raise ConfigError(f"splits: unknown split {split!r}; choose from {list(paths)}")
         rows, left_out = load_split(paths[split], labels=labels, split=split, drop_labels=drop, **options)
+        warn_absent_labels(split, rows, labels)
         sets[split] = LabelledSet(rows, dict(left_out))
     return sets
 

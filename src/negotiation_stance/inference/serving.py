@@ -1,16 +1,36 @@
-"""A small HTTP API over StanceClassifier: ``python -m negotiation_stance serve --model DIR``."""
+"""A small HTTP API over StanceClassifier: ``python -m negotiation_stance serve --model DIR``.
+
+Input is bounded before any work: the request body (413 past ``max_body_bytes``,
+counted as it streams in, so it is never read whole into memory), each text
+(422 past ``max_text_chars``; a 5 MB text once took 12 s and kept 660 MB) and
+the article. A lone surrogate (JSON ``"\\ud800"``) is a 422 too: the tokenizer
+and the UTF-8 response could not take it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from negotiation_stance.config.paths import MAX_BODY_BYTES, MAX_TEXT_CHARS
 from negotiation_stance.inference.classifier import StanceClassifier
 
 MAX_TEXTS = 1000
-MAX_CHARS = 100_000
+MAX_CHARS = 100_000  # one article
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """Position of the first character UTF-8 cannot encode (an unpaired surrogate), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
 
 
 class PredictRequest(BaseModel):
@@ -18,20 +38,97 @@ class PredictRequest(BaseModel):
 
     @field_validator("texts")
     @classmethod
-    def no_empty(cls, texts: list[str]) -> list[str]:
+    def usable(cls, texts: list[str]) -> list[str]:
         for i, text in enumerate(texts):
             if not text.strip():
                 raise ValueError(f"texts[{i}] is empty")
+            if (at := _lone_surrogate(text)) is not None:
+                raise ValueError(f"texts[{i}] holds a lone surrogate at character {at}; send valid Unicode")
         return texts
 
 
 class ArticleRequest(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_CHARS, description="a whole article")
     threshold: float = Field(0.5, ge=0.0, le=1.0)
+    # A lone surrogate here is refused by pydantic itself ("unable to parse raw data as a unicode string").
 
 
-def create_app(classifier: StanceClassifier) -> FastAPI:
+class BodySizeLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets 413 and is never held in memory.
+
+    Content-Length is checked first; the bytes are also counted as they arrive,
+    since a chunked request declares no length (and h11 stops a body at the
+    length it declares).
+    """
+
+    # A refused body is still read, and dropped, up to this many bytes: clients that send the
+    # whole body before reading (urllib, requests) would otherwise meet a reset, not the 413.
+    DRAIN_BYTES = 16 * 1_048_576
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            # Expect: 100-continue (curl, for large bodies): the client waits, so answer before any read.
+            drain = headers.get(b"expect", b"").lower() != b"100-continue"
+            await self._refuse(scope, receive, send, more_body=drain)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, more_body=message.get("more_body", False))
+                return
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, more_body: bool) -> None:
+        drained = 0
+        while more_body and drained <= self.DRAIN_BYTES:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            drained += len(message.get("body", b""))
+            more_body = message.get("more_body", False)
+        detail = f"request body over {self.max_bytes} bytes (the server's --max-body-bytes)"
+        response = JSONResponse({"detail": detail}, status_code=413, headers={"Connection": "close"})
+        await response(scope, receive, send)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own handler echoes each bad input back: a lone surrogate cannot be
+    # encoded in the reply (a 500), and a long text need not travel twice.
+    errors = [{key: error[key] for key in ("type", "loc", "msg") if key in error} for error in exc.errors()]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def create_app(
+    classifier: StanceClassifier, *, max_body_bytes: int = MAX_BODY_BYTES, max_text_chars: int = MAX_TEXT_CHARS
+) -> FastAPI:
+    """The API; ``max_body_bytes`` and ``max_text_chars`` are `serve`'s limits (413 and 422 past them)."""
     app = FastAPI(title="negotiation-stance", description="Stance toward negotiating an end to a war, per sentence.")
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -39,6 +136,17 @@ def create_app(classifier: StanceClassifier) -> FastAPI:
 
     @app.post("/predict")
     def predict(request: PredictRequest) -> dict[str, Any]:
+        too_long = [
+            {
+                "type": "string_too_long",
+                "loc": ["body", "texts", i],
+                "msg": f"texts[{i}] has {len(text)} characters; the limit is {max_text_chars} (--max-text-chars)",
+            }
+            for i, text in enumerate(request.texts)
+            if len(text) > max_text_chars
+        ]
+        if too_long:
+            raise HTTPException(status_code=422, detail=too_long)
         return {"predictions": [p.to_dict() for p in classifier.predict(request.texts)]}
 
     @app.post("/predict_article")

@@ -22,8 +22,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from negotiation_stance.errors import UserError
 
-class ModelLoadError(RuntimeError):
+
+class ModelLoadError(UserError, RuntimeError):
     """An exported or pretrained model folder that cannot be used, with what is missing."""
 
 
@@ -88,6 +90,27 @@ def load_exported(model_dir: str | Path) -> tuple[PreTrainedTokenizerBase, PreTr
     tokenizer, labels = load_labels_and_tokenizer(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(Path(model_dir).expanduser())
     return tokenizer, model, labels
+
+
+def count_truncated(
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None,
+    max_length: int,
+    *,
+    batch_size: int = 1000,
+) -> tuple[int, int]:
+    """How many inputs exceed ``max_length`` tokens (special tokens included), and the longest one's length."""
+    texts, pairs = list(texts), list(pairs) if pairs is not None else None
+    over, longest = 0, 0
+    for start in range(0, len(texts), batch_size):
+        chunk = slice(start, start + batch_size)
+        # verbose=False: the tokenizer's own "longer than the maximum" notice would name no row.
+        ids = tokenizer(texts[chunk], pairs[chunk] if pairs else None, verbose=False)["input_ids"]
+        lengths = [len(i) for i in ids]
+        over += sum(n > max_length for n in lengths)
+        longest = max([longest, *lengths])
+    return over, longest
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from negotiation_stance import tracking
 from negotiation_stance.data import load_splits
+from negotiation_stance.errors import ConfigError
 from negotiation_stance.evaluation import scoring
 from negotiation_stance.evaluation.record import RunRecord
 from negotiation_stance.evaluation.report import EvalSettings
@@ -72,7 +73,7 @@ def fit_baselines(splits: DatasetDict, names: list[str], c_grid: list[float], se
         elif name == "tfidf_lr":
             fitted.append(fit_tfidf_lr(train, validation, c_grid, seed))
         else:
-            raise ValueError(f"baselines.names: unknown baseline {name!r}; choose from majority, tfidf_lr")
+            raise ConfigError(f"baselines.names: unknown baseline {name!r}; choose from majority, tfidf_lr")
     return fitted
 
 

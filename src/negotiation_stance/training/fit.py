@@ -24,7 +24,9 @@ from transformers import (
     TrainingArguments,
 )
 
+from negotiation_stance.errors import ConfigError, MissingPathError
 from negotiation_stance.evaluation.metrics import classification_metrics
+from negotiation_stance.modeling.model import count_truncated
 from negotiation_stance.training.resume import last_complete_checkpoint
 
 log = logging.getLogger(__name__)
@@ -43,15 +45,23 @@ class FitResult:
 def precision_flags(precision: str) -> dict[str, bool]:
     """bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
     if precision not in {"auto", "fp32", "fp16", "bf16"}:
-        raise ValueError(f"training.precision must be auto, fp32, fp16 or bf16, got {precision!r}")
+        raise ConfigError(f"training.precision must be auto, fp32, fp16 or bf16, got {precision!r}")
     if precision == "auto":
         gpu = torch.cuda.is_available()
         precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if gpu else "fp32"
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
-def tokenize(ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+def tokenize(ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int, split: str = "train") -> Dataset:
+    """Token ids of a split, truncated to ``max_length``, with a warning that counts the rows it cuts."""
     has_pair = "pair" in ds.column_names
+    over, longest = count_truncated(tokenizer, ds["text"], ds["pair"] if has_pair else None, max_length)
+    if over:
+        log.warning(
+            "%d of %d %s rows exceed training.max_length=%d tokens and are truncated (the longest has %d); "
+            "the model sees only their first %d tokens.",
+            over, len(ds), split, max_length, longest, max_length,
+        )  # fmt: skip
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
         encoded = tokenizer(batch["text"], batch["pair"] if has_pair else None, truncation=True, max_length=max_length)
@@ -117,7 +127,7 @@ def resume_checkpoint(checkpoints: Path, resumed: Path | None) -> Path | None:
         return None
     checkpoint = last_complete_checkpoint(checkpoints)
     if checkpoint is None:
-        raise FileNotFoundError(f"training.resume: no complete checkpoint-* folder in {checkpoints}")
+        raise MissingPathError(f"training.resume: no complete checkpoint-* folder in {checkpoints}")
     log.info("Resuming from %s", checkpoint)
     return checkpoint
 
@@ -133,7 +143,8 @@ def fit(
     """Fine-tune on ``train``, choose the checkpoint on ``validation`` macro-F1 (``resumed``: continue it)."""
     if args.world_size > 1:
         log.info("Data-parallel training: rank %d of %d (%s)", args.process_index, args.world_size, args.parallel_mode)
-    encoded = {split: tokenize(splits[split], tokenizer, cfg.training.max_length) for split in ("train", "validation")}
+    max_length = cfg.training.max_length
+    encoded = {split: tokenize(splits[split], tokenizer, max_length, split) for split in ("train", "validation")}
     patience = cfg.training.early_stopping_patience
     trainer = Trainer(
         model=model,

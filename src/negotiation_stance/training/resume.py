@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from negotiation_stance.errors import MissingPathError, NotWritableError
 from negotiation_stance.evaluation.record import RECORD_FILE
 
 log = logging.getLogger(__name__)
@@ -25,11 +26,11 @@ def resolve_resume(resume: str | None, runs_dir: Path) -> Path | None:
         )
         unfinished = [p for p in candidates if not (p / DONE_MARKER).exists()]
         if not unfinished:
-            raise FileNotFoundError(f"training.resume=true: no unfinished run with a checkpoint under {runs_dir}")
+            raise MissingPathError(f"training.resume=true: no unfinished run with a checkpoint under {runs_dir}")
         return unfinished[-1]
     folder = Path(str(resume)).expanduser().resolve()
     if not (folder / "checkpoints").is_dir():
-        raise FileNotFoundError(f"training.resume={resume}: {folder}/checkpoints does not exist")
+        raise MissingPathError(f"training.resume={resume}: {folder}/checkpoints does not exist")
     return folder
 
 
@@ -62,7 +63,7 @@ def prepare_output_dir(output_dir: Path, resume: str | None) -> tuple[Path, Path
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise OSError(f"paths.output_dir {output_dir} is not writable: {exc.strerror or exc}") from exc
+        raise NotWritableError(f"paths.output_dir {output_dir} is not writable: {exc.strerror or exc}") from exc
     return output_dir, resumed
 
 
