@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from negotiation_stance.corpus.style import style_by_version
+from negotiation_stance.errors import NotWritableError
 from negotiation_stance.io import DataError, Row, atomic_write_all, read_records, write_jsonl_to
 from negotiation_stance.labels import CONTRACT_LABELS, HARD_CASES
 from negotiation_stance.text import sentence_id, split_sentences
@@ -295,5 +296,5 @@ def build(data_dir: Path) -> dict[str, Any]:
     return summary
 
 
-class CorpusWriteError(OSError):
+class CorpusWriteError(NotWritableError):
     """The rebuilt corpus could not be written; the previous files are left as they were."""

@@ -12,9 +12,11 @@ from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from negotiation_stance.errors import NotWritableError
 
-class ExportError(OSError):
-    """The model folder could not be written; nothing was left behind."""
+
+class ExportError(NotWritableError):
+    """The model folder could not be written (full disk, read-only folder); nothing was left behind."""
 
 
 def export_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: Path, card: str) -> Path:
