@@ -5,10 +5,13 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from negotiation_stance.config import CONFIG_DIR
+from negotiation_stance.config import register_configs
+
+# The typed schema the root configs list first; configs/ is read beside this script, not the package.
+register_configs()
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="baselines")
+@hydra.main(version_base="1.3", config_path="../configs", config_name="baselines")
 def main(cfg: DictConfig) -> None:
     from negotiation_stance.training.baselines import run_baselines
 

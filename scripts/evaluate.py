@@ -7,12 +7,16 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from negotiation_stance.config import CONFIG_DIR
+from negotiation_stance.config import register_configs
 
 log = logging.getLogger("evaluate")
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
+# The typed schema the root configs list first; configs/ is read beside this script, not the package.
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     from negotiation_stance.evaluation.evaluate import evaluate_model_dir
 

@@ -67,6 +67,29 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
         assert a == pytest.approx(b, abs=1e-4)
 
 
+def _outputs_in(folder):
+    """Run folders, model folders and where models/latest points, under a checkout's logs/ and models/."""
+    found = {str(p) for p in (folder / "logs").glob("*/*/*")} | {str(p) for p in (folder / "models").glob("*")}
+    latest = folder / "models" / "latest"
+    return found | ({os.readlink(latest)} if latest.is_symlink() else set())
+
+
+def test_outputs_go_under_the_working_directory_not_the_checkout(tmp_path):
+    """Issue #14.2: a run started elsewhere writes logs/ and models/latest there; data still comes from the checkout."""
+    before = _outputs_in(ROOT)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "data=fixture", "training=tiny", "logger=none"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run_dir] = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert (run_dir / "metrics.json").is_file() and (run_dir / ".hydra" / "config.yaml").is_file()
+    assert (tmp_path / "models" / "latest").resolve() == (run_dir / "model").resolve()
+    assert _outputs_in(ROOT) == before, "the run wrote into the checkout's logs/ or models/"
+
+
 def test_incomplete_checkpoint_is_skipped(tmp_path):
     good, bad = tmp_path / "checkpoint-3", tmp_path / "checkpoint-6"
     good.mkdir()
