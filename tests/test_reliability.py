@@ -40,12 +40,15 @@ def test_same_seed_same_run_and_other_seed_differs(tiny_run, tmp_path):
     assert _test_predictions(other / "run") != _test_predictions(tiny_run["run_dir"])
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
-    """kill -9 after the first epoch's checkpoint, resume, and match an uninterrupted run."""
-    reference = train(compose_config("train", _resume_overrides(tmp_path / "ref")))
+def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):
+    """kill -9 after the first epoch's checkpoint, resume without repeating seed=7, and match an uninterrupted run.
+
+    Issue #14.9: the resumed run used to record seed 42 and a train_loss over its last epochs only.
+    """
+    reference = train(compose_config("train", _resume_overrides(tmp_path / "ref", "seed=7")))
 
     run_dir = tmp_path / "killed" / "run"
-    overrides = _resume_overrides(tmp_path / "killed")
+    overrides = _resume_overrides(tmp_path / "killed", "seed=7")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), *overrides], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -57,8 +60,15 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     assert not (run_dir / "metrics.json").exists(), "the run finished before it could be killed"
     assert last_complete_checkpoint(run_dir / "checkpoints") is not None
 
-    resumed = train(compose_config("train", [*overrides, f"training.resume={run_dir}"]))
+    # Only where things go and what to resume: seed, data, model and schedule come from the run folder.
+    with caplog.at_level("WARNING"):
+        resume = [*tiny_overrides(tmp_path / "killed", "logger=none"), f"training.resume={run_dir}"]
+        resumed = train(compose_config("train", resume))
+    assert resumed["seed"] == reference["seed"] == 7
+    assert json.loads((run_dir / "metrics.json").read_text())["seed"] == 7
     assert resumed["train"]["global_step"] == reference["train"]["global_step"] == 9
+    assert resumed["train"]["train_loss"] == pytest.approx(reference["train"]["train_loss"], rel=1e-6)
+    assert "seed=42 (run: 7)" in caplog.text  # the ignored setting is named
     # Same seed, same data order and RNG state restored: the same model, to float tolerance.
     assert resumed["test"]["macro_f1"] == pytest.approx(reference["test"]["macro_f1"], abs=1e-6)
     ref_probs = [r["probabilities"] for r in _test_predictions(tmp_path / "ref" / "run")]
@@ -102,6 +112,14 @@ def test_incomplete_checkpoint_is_skipped(tmp_path):
 def test_resume_without_checkpoints_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoints does not exist"):
         train(compose_config("train", tiny_overrides(tmp_path, "logger=none", f"training.resume={tmp_path / 'nope'}")))
+
+
+def test_unreadable_saved_run_config_is_a_clear_error(tmp_path):
+    run_dir = tmp_path / "old"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "run_config.yaml").write_text("config: [unclosed\n")
+    with pytest.raises(ValueError, match=r"old/run_config\.yaml, line 2: cannot read the saved run config"):
+        train(compose_config("train", tiny_overrides(tmp_path, "logger=none", f"training.resume={run_dir}")))
 
 
 def test_unwritable_output_folder_is_a_clear_error(tmp_path):
