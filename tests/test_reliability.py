@@ -114,6 +114,22 @@ def test_resume_without_checkpoints_is_a_clear_error(tmp_path):
         train(compose_config("train", tiny_overrides(tmp_path, "logger=none", f"training.resume={tmp_path / 'nope'}")))
 
 
+def test_resume_of_an_older_run_takes_its_hydra_config(tmp_path):
+    """A run folder from before run_config.yaml: its .hydra/config.yaml wins, except this invocation's keys."""
+    from negotiation_stance.training.resume import restore_run_config
+
+    run_dir = tmp_path / "old"
+    (run_dir / ".hydra").mkdir(parents=True)
+    saved = {"seed": 3, "training": {"epochs": 2.0, "num_threads": 7}, "paths": {"log_dir": "/elsewhere"}}
+    (run_dir / ".hydra" / "config.yaml").write_text(json.dumps(saved))
+    (run_dir / ".hydra" / "overrides.yaml").write_text('["seed=3", "training.epochs=2"]')
+    cfg = compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.num_threads=1"))
+    restored, overrides = restore_run_config(cfg, run_dir, ["training.resume=old"])
+    assert (restored.seed, restored.training.epochs, restored.training.num_threads) == (3, 2.0, 1)
+    assert restored.paths.log_dir == str(tmp_path / "logs") and overrides == ["seed=3", "training.epochs=2"]
+    assert cfg.seed == 42  # the given config is left as it was
+
+
 def test_unreadable_saved_run_config_is_a_clear_error(tmp_path):
     run_dir = tmp_path / "old"
     (run_dir / "checkpoints").mkdir(parents=True)
