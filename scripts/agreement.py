@@ -14,12 +14,12 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from negotiation_stance.config import project_root
+from negotiation_stance.config import find_checkout
 from negotiation_stance.corpus import corpus_version, load_articles, split_articles, write_jsonl
 from negotiation_stance.corpus.agreement import SAMPLE_SEED, agreement_report, draw_sample
 from negotiation_stance.data import read_records
 
-DATA = project_root() / "data"
+DATA = find_checkout(__file__) / "data"
 
 
 def main() -> None:

@@ -21,16 +21,18 @@ import sys
 import time
 from pathlib import Path
 
-from negotiation_stance.config import INFERENCE_BATCH_SIZE, project_root
+from negotiation_stance.config import INFERENCE_BATCH_SIZE, find_checkout
 from negotiation_stance.export.onnx import onnx_settings
 
+# The checkout's corpus and ../shared beside it are read; nothing is written there.
+CHECKOUT = find_checkout(__file__)
 BACKENDS = ["pipeline", "torch", "onnx-fp32", "onnx-int8", "onnx-int8+recheck"]
 
 
 def load_sentences(n: int) -> tuple[list[str], str]:
     """Real statements from ../shared/corpus when present (speed only), else the project's corpus."""
-    shared = project_root().parent / "shared" / "corpus" / "candidates.jsonl"
-    source = shared if shared.is_file() else project_root() / "data" / "processed" / "statements.jsonl"
+    shared = CHECKOUT.parent / "shared" / "corpus" / "candidates.jsonl"
+    source = shared if shared.is_file() else CHECKOUT / "data" / "processed" / "statements.jsonl"
     texts = [json.loads(line)["text"] for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
     if len(texts) < n:
         texts = (texts * (n // len(texts) + 1))[:n]
@@ -90,10 +92,10 @@ def agreement_sets(model: str, threads: int, limit: int | None = None) -> dict[s
     from negotiation_stance import StanceClassifier
 
     sets = {}
-    test = project_root() / "data" / "processed" / "statements.jsonl"
+    test = CHECKOUT / "data" / "processed" / "statements.jsonl"
     rows = [json.loads(line) for line in test.read_text(encoding="utf-8").splitlines()]
     sets["corpus test split"] = [r["text"] for r in rows if r["split"] == "test"]
-    real_dev = project_root().parent / "shared" / "eval" / "real_dev.jsonl"
+    real_dev = CHECKOUT.parent / "shared" / "eval" / "real_dev.jsonl"
     if real_dev.is_file():
         sets["real_dev"] = [json.loads(line)["text"] for line in real_dev.read_text(encoding="utf-8").splitlines()]
     sets = {name: texts[:limit] for name, texts in sets.items()}
@@ -112,7 +114,7 @@ def agreement_sets(model: str, threads: int, limit: int | None = None) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(project_root() / "models" / "latest"))
+    parser.add_argument("--model", default=str(Path.cwd() / "models" / "latest"))
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE)

@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 # The recipe before issue #16 (fp32, random batches) and what each speed-up changes.
 VARIANTS: dict[str, list[str]] = {
     "plain": ["training.precision=fp32", "training.group_by_length=false"],
@@ -37,12 +38,16 @@ VARIANTS: dict[str, list[str]] = {
 def worker(overrides: list[str], out_dir: Path) -> dict:
     """One run in this process: the record's training figures, the wall clock and this process's peak RSS."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
 
-    from negotiation_stance.config import CONFIG_DIR
+    from negotiation_stance.config import register_configs
     from negotiation_stance.training.run import train
 
+    register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(
+            return_hydra_config=True,  # paths.project_dir reads the config folder from Hydra, as in a script
             config_name="train",
             overrides=[
                 "logger=none",
@@ -52,6 +57,9 @@ def worker(overrides: list[str], out_dir: Path) -> dict:
                 *overrides,
             ],
         )
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
     start = time.perf_counter()
     record = train(cfg)
     wall = time.perf_counter() - start

@@ -7,14 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from negotiation_stance.config import project_root
+from negotiation_stance.config import find_checkout
 from negotiation_stance.corpus import build
 from negotiation_stance.data import DataError
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", type=Path, default=project_root() / "data")
+    parser.add_argument("--data-dir", type=Path, default=find_checkout(__file__) / "data")
     args = parser.parse_args()
     try:
         summary = build(args.data_dir)

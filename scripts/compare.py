@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from negotiation_stance.config import project_root
 from negotiation_stance.evaluation.compare import (
     collect_runs,
     comparison_table,
@@ -24,7 +23,7 @@ from negotiation_stance.evaluation.compare import (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "roots", nargs="*", default=[str(project_root() / "logs")], help="folders to search, optionally NAME=FOLDER"
+        "roots", nargs="*", default=[str(Path.cwd() / "logs")], help="folders to search, optionally NAME=FOLDER"
     )
     parser.add_argument("--pair", nargs=2, type=Path, metavar=("RUN_A", "RUN_B"), help="paired bootstrap on test")
     parser.add_argument("--samples", type=int, default=10000)

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from negotiation_stance.config import project_root
+from negotiation_stance.config import find_checkout
 from negotiation_stance.corpus.cues import label_log_odds, precision, words
 
 
@@ -22,7 +22,7 @@ def read_rows(path: Path) -> list[dict]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    root = project_root()
+    root = find_checkout(__file__)
     parser.add_argument("--statements", type=Path, default=root / "data" / "processed" / "statements.jsonl")
     parser.add_argument("--real", type=Path, default=root.parent / "shared" / "eval" / "real_dev.jsonl")
     parser.add_argument("--top", type=int, default=8)

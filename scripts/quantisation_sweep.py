@@ -19,10 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from negotiation_stance.config import INFERENCE_BATCH_SIZE, project_root
+from negotiation_stance.config import INFERENCE_BATCH_SIZE, find_checkout
 from negotiation_stance.export.onnx import ONNX_FP32, calibration_sentences, quantize_int8
 from negotiation_stance.modeling import load_exported, predict_logits
 from negotiation_stance.modeling.onnx_runtime import OnnxLogits
+
+# The corpus of the checkout this script belongs to.
+STATEMENTS = find_checkout(__file__) / "data" / "processed" / "statements.jsonl"
 
 VARIANTS = [(False, 0), (True, 0), (True, 1), (True, 2), (True, 3)]  # (reduce_range, fp32 FFN layers)
 
@@ -30,7 +33,7 @@ VARIANTS = [(False, 0), (True, 0), (True, 1), (True, 2), (True, 3)]  # (reduce_r
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--calibration", type=Path, default=project_root() / "data" / "processed" / "statements.jsonl")
+    parser.add_argument("--calibration", type=Path, default=STATEMENTS)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     fp32 = args.model / ONNX_FP32

@@ -17,8 +17,11 @@ from pathlib import Path
 
 from sklearn.metrics import f1_score
 
-from negotiation_stance.config import project_root
+from negotiation_stance.config import find_checkout
 from negotiation_stance.evaluation.compare import Run, collect_runs, load_predictions, mean_sd, parse_root
+
+# The corpus of the checkout this script belongs to.
+STATEMENTS = find_checkout(__file__) / "data" / "processed" / "statements.jsonl"
 
 
 def subset_f1(run: Run, ids: set[str]) -> float | None:
@@ -34,7 +37,7 @@ def subset_f1(run: Run, ids: set[str]) -> float | None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("roots", nargs="+", help="NAME=FOLDER (or a plain folder)")
-    parser.add_argument("--statements", type=Path, default=project_root() / "data" / "processed" / "statements.jsonl")
+    parser.add_argument("--statements", type=Path, default=STATEMENTS)
     parser.add_argument("--field", default="version")
     args = parser.parse_args()
     rows = [json.loads(line) for line in args.statements.read_text(encoding="utf-8").splitlines()]

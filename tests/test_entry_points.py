@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import FIXTURES, ROOT, compose_config
-from negotiation_stance.config import CONFIG_DIR
+from conftest import CONFIG_DIR, FIXTURES, ROOT, compose_config
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true", "TOKENIZERS_PARALLELISM": "false"}
 

@@ -40,12 +40,15 @@ def test_same_seed_same_run_and_other_seed_differs(tiny_run, tmp_path):
     assert _test_predictions(other / "run") != _test_predictions(tiny_run["run_dir"])
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
-    """kill -9 after the first epoch's checkpoint, resume, and match an uninterrupted run."""
-    reference = train(compose_config("train", _resume_overrides(tmp_path / "ref")))
+def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):
+    """kill -9 after the first epoch's checkpoint, resume without repeating seed=7, and match an uninterrupted run.
+
+    Issue #14.9: the resumed run used to record seed 42 and a train_loss over its last epochs only.
+    """
+    reference = train(compose_config("train", _resume_overrides(tmp_path / "ref", "seed=7")))
 
     run_dir = tmp_path / "killed" / "run"
-    overrides = _resume_overrides(tmp_path / "killed")
+    overrides = _resume_overrides(tmp_path / "killed", "seed=7")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), *overrides], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -57,14 +60,44 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     assert not (run_dir / "metrics.json").exists(), "the run finished before it could be killed"
     assert last_complete_checkpoint(run_dir / "checkpoints") is not None
 
-    resumed = train(compose_config("train", [*overrides, f"training.resume={run_dir}"]))
+    # Only where things go and what to resume: seed, data, model and schedule come from the run folder.
+    with caplog.at_level("WARNING"):
+        resume = [*tiny_overrides(tmp_path / "killed", "logger=none"), f"training.resume={run_dir}"]
+        resumed = train(compose_config("train", resume))
+    assert resumed["seed"] == reference["seed"] == 7
+    assert json.loads((run_dir / "metrics.json").read_text())["seed"] == 7
     assert resumed["train"]["global_step"] == reference["train"]["global_step"] == 9
+    assert resumed["train"]["train_loss"] == pytest.approx(reference["train"]["train_loss"], rel=1e-6)
+    assert "seed=42 (run: 7)" in caplog.text  # the ignored setting is named
     # Same seed, same data order and RNG state restored: the same model, to float tolerance.
     assert resumed["test"]["macro_f1"] == pytest.approx(reference["test"]["macro_f1"], abs=1e-6)
     ref_probs = [r["probabilities"] for r in _test_predictions(tmp_path / "ref" / "run")]
     new_probs = [r["probabilities"] for r in _test_predictions(run_dir)]
     for a, b in zip(ref_probs, new_probs, strict=True):
         assert a == pytest.approx(b, abs=1e-4)
+
+
+def _outputs_in(folder):
+    """Run folders, model folders and where models/latest points, under a checkout's logs/ and models/."""
+    found = {str(p) for p in (folder / "logs").glob("*/*/*")} | {str(p) for p in (folder / "models").glob("*")}
+    latest = folder / "models" / "latest"
+    return found | ({os.readlink(latest)} if latest.is_symlink() else set())
+
+
+def test_outputs_go_under_the_working_directory_not_the_checkout(tmp_path):
+    """Issue #14.2: a run started elsewhere writes logs/ and models/latest there; data still comes from the checkout."""
+    before = _outputs_in(ROOT)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "data=fixture", "training=tiny", "logger=none"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run_dir] = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert (run_dir / "metrics.json").is_file() and (run_dir / ".hydra" / "config.yaml").is_file()
+    assert (tmp_path / "models" / "latest").resolve() == (run_dir / "model").resolve()
+    assert _outputs_in(ROOT) == before, "the run wrote into the checkout's logs/ or models/"
 
 
 def test_incomplete_checkpoint_is_skipped(tmp_path):
@@ -79,6 +112,30 @@ def test_incomplete_checkpoint_is_skipped(tmp_path):
 def test_resume_without_checkpoints_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoints does not exist"):
         train(compose_config("train", tiny_overrides(tmp_path, "logger=none", f"training.resume={tmp_path / 'nope'}")))
+
+
+def test_resume_of_an_older_run_takes_its_hydra_config(tmp_path):
+    """A run folder from before run_config.yaml: its .hydra/config.yaml wins, except this invocation's keys."""
+    from negotiation_stance.training.resume import restore_run_config
+
+    run_dir = tmp_path / "old"
+    (run_dir / ".hydra").mkdir(parents=True)
+    saved = {"seed": 3, "training": {"epochs": 2.0, "num_threads": 7}, "paths": {"log_dir": "/elsewhere"}}
+    (run_dir / ".hydra" / "config.yaml").write_text(json.dumps(saved))
+    (run_dir / ".hydra" / "overrides.yaml").write_text('["seed=3", "training.epochs=2"]')
+    cfg = compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.num_threads=1"))
+    restored, overrides = restore_run_config(cfg, run_dir, ["training.resume=old"])
+    assert (restored.seed, restored.training.epochs, restored.training.num_threads) == (3, 2.0, 1)
+    assert restored.paths.log_dir == str(tmp_path / "logs") and overrides == ["seed=3", "training.epochs=2"]
+    assert cfg.seed == 42  # the given config is left as it was
+
+
+def test_unreadable_saved_run_config_is_a_clear_error(tmp_path):
+    run_dir = tmp_path / "old"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "run_config.yaml").write_text("config: [unclosed\n")
+    with pytest.raises(ValueError, match=r"old/run_config\.yaml, line 2: cannot read the saved run config"):
+        train(compose_config("train", tiny_overrides(tmp_path, "logger=none", f"training.resume={run_dir}")))
 
 
 def test_unwritable_output_folder_is_a_clear_error(tmp_path):

@@ -8,12 +8,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE, MAX_BODY_BYTES, MAX_TEXT_CHARS, project_root
+from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE, MAX_BODY_BYTES, MAX_TEXT_CHARS, find_checkout
 
 if TYPE_CHECKING:
     from negotiation_stance.inference.classifier import StanceClassifier
 
-DEFAULT_CALIBRATION = project_root() / "data" / "processed" / "statements.jsonl"
+# Relative to the checkout the command runs in (`make export-onnx`); elsewhere pass --calibration.
+CALIBRATION_IN_CHECKOUT = Path("data") / "processed" / "statements.jsonl"
+
+
+def default_calibration() -> Path | None:
+    """The corpus's statements when the command runs inside a checkout, else None (no calibration)."""
+    try:
+        path = find_checkout(Path.cwd()) / CALIBRATION_IN_CHECKOUT
+    except FileNotFoundError:
+        return None
+    return path if path.is_file() else None
 
 
 def _read_inputs(args: argparse.Namespace) -> list[str]:
@@ -159,8 +169,8 @@ def _export_onnx(args: argparse.Namespace) -> int:
     from negotiation_stance.export.onnx import calibration_sentences, export_onnx, onnx_settings
     from negotiation_stance.io import DataError
 
-    if args.calibration is None and DEFAULT_CALIBRATION.is_file():
-        args.calibration = DEFAULT_CALIBRATION
+    if args.calibration is None:
+        args.calibration = default_calibration()
     try:
         texts = calibration_sentences(args.calibration) if args.calibration else None
     except DataError as exc:

@@ -1,12 +1,17 @@
-"""Where things are: the repository root, the config folder, installed packages' folders."""
+"""Where things are: the checkout that holds the bundled inputs, and installed packages' folders.
+
+Inputs that ship with the project (configs/, data/, ../shared/eval beside it)
+are read from the checkout a script or config folder belongs to. Outputs never
+go there: they go under the working directory (``paths.root_dir``), as Hydra's
+own run folder does, so a second clone sharing a virtualenv, or a
+non-editable install, never writes into another folder.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
-# src/negotiation_stance, the installed package.
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # Inference batch of StanceClassifier, the CLI, the benchmark and the int8 calibration.
 # Measured on 2 cores: ONNX 15-20% faster than 64, PyTorch the same.
 INFERENCE_BATCH_SIZE = 16
@@ -14,17 +19,32 @@ INFERENCE_BATCH_SIZE = 16
 # max_length (128) tokens, about 600 characters; a sentence is rarely past 1,000.
 MAX_BODY_BYTES = 1_048_576
 MAX_TEXT_CHARS = 10_000
+# What marks a checkout: the root config of `make train`.
+_CHECKOUT_MARKER = Path("configs") / "train.yaml"
 
 
-def project_root() -> Path:
-    """The repository root for a source checkout, else the working directory."""
-    candidate = PACKAGE_DIR.parents[1]
-    if (candidate / "pyproject.toml").exists() and (candidate / "configs").is_dir():
-        return candidate
-    return Path.cwd()
+def find_checkout(start: str | Path) -> Path:
+    """The negotiation-stance checkout holding ``start`` (a script, a notebook folder, the working directory)."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / _CHECKOUT_MARKER).is_file():
+            return folder
+    raise FileNotFoundError(
+        f"{here} is not inside a negotiation-stance checkout (no {_CHECKOUT_MARKER} above it): "
+        "the scripts read configs/ and data/ from a clone of the repository"
+    )
 
 
-CONFIG_DIR = project_root() / "configs"
+def composed_project_dir() -> str:
+    """The folder above the config directory Hydra composed from: for ``scripts/train.py``, its checkout."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        raise ValueError("paths.project_dir: no Hydra run to read the config folder from; set paths.project_dir")
+    for source in HydraConfig.get().runtime.config_sources:
+        if source.provider == "main" and source.schema == "file":
+            return str(Path(source.path).resolve().parent)
+    raise ValueError("paths.project_dir: the primary config is not a folder on disk; set paths.project_dir")
 
 
 def package_path(package: str, *parts: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from negotiation_stance.config.paths import package_path, project_root
+from negotiation_stance.config.paths import composed_project_dir, package_path
 
 
 @dataclass
@@ -101,7 +101,10 @@ class WandbConfig:
 
 @dataclass
 class PathsConfig:
+    # Outputs: logs/ and models/ go under root_dir (the working directory by default).
     root_dir: str
+    # Inputs that ship with the project: the checkout whose configs/ Hydra composed.
+    project_dir: str
     data_dir: str
     log_dir: str
     models_dir: str
@@ -168,8 +171,8 @@ def register_configs() -> None:
     cs.store(name="baselines_schema", node=BaselinesRunConfig)
     if not OmegaConf.has_resolver("ns.package_path"):
         OmegaConf.register_new_resolver("ns.package_path", package_path)
-    if not OmegaConf.has_resolver("ns.project_root"):
-        OmegaConf.register_new_resolver("ns.project_root", lambda: str(project_root()))
+    if not OmegaConf.has_resolver("ns.project_dir"):
+        OmegaConf.register_new_resolver("ns.project_dir", composed_project_dir)
 
 
 def to_plain_dict(cfg: DictConfig) -> dict[str, Any]:

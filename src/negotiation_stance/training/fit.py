@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -23,13 +24,18 @@ from transformers import (
     Trainer,
     TrainingArguments,
 )
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from negotiation_stance.errors import ConfigError, MissingPathError
 from negotiation_stance.evaluation.metrics import classification_metrics
+from negotiation_stance.io import write_json
 from negotiation_stance.modeling.model import count_truncated
 from negotiation_stance.training.resume import last_complete_checkpoint
 
 log = logging.getLogger(__name__)
+
+# Beside each checkpoint: the training loss summed over every step up to it.
+LOSS_SUM_FILE = "loss_sum.json"
 
 
 @dataclass
@@ -40,6 +46,52 @@ class FitResult:
     tokenizer: PreTrainedTokenizerBase
     global_step: int
     summary: dict[str, Any]
+
+
+class RunTrainer(Trainer):
+    """``Trainer`` whose ``train_loss`` is the mean over the whole run, also when it was resumed.
+
+    transformers restarts its loss sum at each ``train()`` call and divides by that call's
+    steps, so a resumed run reported the mean of its last epochs only. Each checkpoint keeps
+    the sum so far, written before the trainer state that marks the checkpoint complete.
+    """
+
+    # The loss summed over the steps before this train() call (read from the resumed checkpoint).
+    loss_before: float = 0.0
+
+    def run_train_loss(self) -> float:
+        """Once train() has finished: the mean loss over every step of the run."""
+        return (self.loss_before + self._total_loss_scalar) / max(self.state.global_step, 1)
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        if self.args.should_save:
+            folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            folder.mkdir(parents=True, exist_ok=True)
+            # transformers 5: _total_loss_scalar holds the logged steps, _tr_loss those since the last log.
+            loss_sum = self.loss_before + self._total_loss_scalar + self._tr_loss.item()
+            write_json(folder / LOSS_SUM_FILE, {"global_step": self.state.global_step, "loss_sum": loss_sum})
+        super()._save_checkpoint(model, trial)
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "train_loss" in logs:  # the end of train(): the whole run's mean, not this call's
+            logs = {**logs, "train_loss": self.run_train_loss()}
+        super().log(logs, start_time)
+
+
+def loss_before(checkpoint: Path) -> float:
+    """The loss summed over the steps up to ``checkpoint``; 0 with a warning for a checkpoint without it."""
+    path = checkpoint / LOSS_SUM_FILE
+    if not path.is_file():
+        log.warning("%s has no %s: train_loss will average the resumed steps only", checkpoint, LOSS_SUM_FILE)
+        return 0.0
+    step = int(checkpoint.name.split("-")[-1])
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from exc
+    if not isinstance(saved, dict) or saved.get("global_step") != step or not isinstance(saved.get("loss_sum"), float):
+        raise ValueError(f"{path}: expected global_step {step} and a numeric loss_sum, got {saved}")
+    return float(saved["loss_sum"])
 
 
 def precision_flags(precision: str) -> dict[str, bool]:
@@ -146,7 +198,7 @@ def fit(
     max_length = cfg.training.max_length
     encoded = {split: tokenize(splits[split], tokenizer, max_length, split) for split in ("train", "validation")}
     patience = cfg.training.early_stopping_patience
-    trainer = Trainer(
+    trainer = RunTrainer(
         model=model,
         args=args,
         train_dataset=encoded["train"],
@@ -157,13 +209,15 @@ def fit(
         callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)] if patience > 0 else [],
     )
     checkpoint = resume_checkpoint(Path(args.output_dir), resumed)
+    if checkpoint is not None:
+        trainer.loss_before = loss_before(checkpoint)
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     summary = {
         "seconds": round(time.perf_counter() - started, 2),
         "global_step": result.global_step,
         "epochs": trainer.state.epoch,
-        "train_loss": result.training_loss,
+        "train_loss": trainer.run_train_loss(),
         "samples_per_second": result.metrics.get("train_samples_per_second"),
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_validation_macro_f1": trainer.state.best_metric,

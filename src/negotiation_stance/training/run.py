@@ -37,7 +37,13 @@ from negotiation_stance.export.folder import export_model, point_latest
 from negotiation_stance.export.model_card import model_card
 from negotiation_stance.modeling import build_model, scale_logits
 from negotiation_stance.training.fit import FitResult, fit, precision_flags, training_arguments
-from negotiation_stance.training.resume import prepare_output_dir, process_rank
+from negotiation_stance.training.resume import (
+    prepare_output_dir,
+    process_rank,
+    resolve_resume,
+    restore_run_config,
+    save_run_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +61,23 @@ class PreparedData:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run one training job and return its record (as written to ``metrics.json``)."""
+    """Run one training job and return its record (as written to ``metrics.json``).
+
+    A resumed run trains with the settings saved in its folder, not this invocation's.
+    """
+    resumed = resolve_resume(cfg.training.resume, Path(cfg.paths.output_dir).parent)
+    overrides = hydra_overrides()
+    if resumed is not None:
+        cfg, overrides = restore_run_config(cfg, resumed, overrides)
     validate_train_config(cfg)
-    output_dir, resumed = prepare_output_dir(Path(cfg.paths.output_dir), cfg.training.resume)
+    output_dir = prepare_output_dir(Path(cfg.paths.output_dir), resumed)
     precision = precision_flags(cfg.training.precision)  # a bad value fails before any work
+    rank = process_rank()
+    if resumed is None and rank == 0:
+        save_run_config(cfg, output_dir, overrides)
     torch.set_num_threads(cfg.training.num_threads)
     set_seed(cfg.seed)  # before the model exists: the new head's weights depend on it
     data = prepare_data(cfg)
-    rank = process_rank()
     with tracking.tracked_run(cfg, output_dir, enabled=rank == 0) as run:
         tokenizer, model = build_model(cfg.model.name_or_path, data.labels, cfg.model.revision)
         args = training_arguments(cfg, output_dir, precision, run)
@@ -70,7 +85,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if rank != 0:
             return {"rank": rank, "train": {"global_step": fitted.global_step}}
         reports, temperature = evaluate(cfg, fitted, data, output_dir, run)
-        record = make_record(cfg, data, fitted, reports, temperature, output_dir)
+        record = make_record(cfg, data, fitted, reports, temperature, output_dir, overrides)
         export(cfg, fitted, record, run)
         record.write(output_dir)
     return record.to_dict()
@@ -125,6 +140,7 @@ def make_record(
     reports: dict[str, SplitReport],
     temperature: float,
     output_dir: Path,
+    overrides: list[str],
 ) -> RunRecord:
     splits, real = sections(reports, EVAL_SPLITS)
     summary = dict(fitted.summary)
@@ -142,7 +158,7 @@ def make_record(
         seed=cfg.seed,
         tags=list(cfg.tags),
         group=cfg.wandb.group,
-        overrides=hydra_overrides(),
+        overrides=overrides,
         train=summary,
     )
 
