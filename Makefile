@@ -80,6 +80,9 @@ export-onnx: setup ## Write model.onnx, model.int8.onnx and its fp32 re-check ma
 benchmark: setup ## Inference speed: pipeline vs torch vs ONNX fp32/int8 on the same 1,000 sentences
 	$(BIN)/python scripts/benchmark_inference.py --model $(MODEL) $(ARGS)
 
+benchmark-train: setup ## Training speed: the plain recipe vs each speed-up, same seed (ARGS="--full --seeds 42,1,2" adds scores)
+	$(BIN)/python scripts/benchmark_training.py $(ARGS)
+
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
 	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
 
@@ -104,4 +107,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare evaluate predict export-onnx benchmark serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare evaluate predict export-onnx benchmark benchmark-train serve test test-full test-gpu lint format clean

@@ -67,6 +67,23 @@ def test_benchmark_runs_every_onnx_backend(onnx_model, tmp_path):
     assert "onnx-fp32" in result.stdout
 
 
+def test_training_benchmark_measures_each_variant(tmp_path):
+    """`make benchmark-train`: two variants, each a real (tiny) training in its own process, side by side."""
+    out = tmp_path / "train_bench.json"
+    result = run_script(
+        "scripts/benchmark_training.py",
+        "--variants=plain,bf16",
+        "--steps=2",
+        "--overrides=data=fixture training.max_length=32 training.batch_size=4 evaluation.real_sets=[]",
+        f"--json={out}",
+    )
+    report = json.loads(out.read_text())
+    assert set(report) == {"plain", "bf16"}
+    for runs in report.values():
+        assert runs[0]["global_step"] == 2 and runs[0]["samples_per_second"] > 0 and runs[0]["peak_mb"] > 100
+    assert "x plain" in result.stdout and "bf16" in result.stdout
+
+
 @pytest.mark.parametrize("path", sorted((CONFIG_DIR / "experiment").glob("*.yaml")), ids=lambda p: p.stem)
 def test_experiment_keys_survive_composition(path: Path):
     """An experiment overrides the root config, tags included (`_self_` comes first in train.yaml)."""
