@@ -23,6 +23,12 @@ from pathlib import Path
 
 from negotiation_stance.config import INFERENCE_BATCH_SIZE, find_checkout
 from negotiation_stance.export.onnx import onnx_settings
+from negotiation_stance.inference.benchmarking import (
+    compute_limit,
+    server_throughput,
+    single_sentence_latency,
+    start_server,
+)
 
 # The checkout's corpus and ../shared beside it are read; nothing is written there.
 CHECKOUT = find_checkout(__file__)
@@ -54,7 +60,9 @@ def _onnx_kwargs(backend: str) -> dict:
     return {"backend": "onnx", "quantized": True, "recheck_margin": None if backend.endswith("+recheck") else 0.0}
 
 
-def worker(backend: str, model: str, texts: list[str], threads: int, batch_size: int, repeats: int) -> dict:
+def worker(
+    backend: str, model: str, texts: list[str], threads: int, batch_size: int, repeats: int, latency_samples: int
+) -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -76,7 +84,9 @@ def worker(backend: str, model: str, texts: list[str], threads: int, batch_size:
         labels = run(texts)
         times.append(time.perf_counter() - start)
     recheck = getattr(clf, "logits_fn", None) if backend != "pipeline" else None
+    latency = single_sentence_latency(run, texts, latency_samples) if latency_samples else None
     return {
+        "latency": latency,
         "backend": backend,
         "seconds": min(times),
         "seconds_all": times,
@@ -123,10 +133,17 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--agreement-sentences", type=int, help="score only the first N of each agreement set")
+    parser.add_argument("--latency-samples", type=int, default=200, help="single-sentence calls per backend (0: skip)")
+    parser.add_argument("--server-backends", default="torch,onnx", help="`serve --backend` values to load (''=skip)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the server")
+    parser.add_argument("--server-requests", type=int, default=400, help="one-sentence requests per server")
     args = parser.parse_args()
     texts, source = load_sentences(args.sentences)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.model, texts, args.threads, args.batch_size, args.repeats)))
+        figures = worker(
+            args.worker, args.model, texts, args.threads, args.batch_size, args.repeats, args.latency_samples
+        )
+        print(json.dumps(figures))
         return
 
     model_dir = Path(args.model)
@@ -136,7 +153,7 @@ def main() -> None:
     for backend in args.backends.split(","):
         cmd = [sys.executable, __file__, "--worker", backend, "--model", args.model, "--sentences", str(args.sentences),
                "--threads", str(args.threads), "--batch-size", str(args.batch_size),
-               "--repeats", str(args.repeats)]  # fmt: skip
+               "--repeats", str(args.repeats), "--latency-samples", str(args.latency_samples)]  # fmt: skip
         out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
         if out.returncode != 0:
             raise SystemExit(f"{backend} failed:\n{out.stderr[-2000:]}")
@@ -162,9 +179,45 @@ def main() -> None:
     for name, a in agreement.items():
         parts = [f"{key} {100 * a[key]:.2f}% ({a[key + '_differ']} differ)" for key in BACKENDS[2:]]
         print(f"  {name:<18} n={a['n']:<5} " + "   ".join(parts))
+    latency = {name: r["latency"] for name, r in results.items() if r.get("latency")}
+    if latency:
+        print("\nSingle-sentence latency (one sentence per call, as a server request):")
+        for name, lat in latency.items():
+            print(f"  {name:<18} p50 {lat['p50_ms']:7.1f} ms   p99 {lat['p99_ms']:7.1f} ms   (n={lat['n']})")
+    servers = {}
+    for backend in filter(None, args.server_backends.split(",")):
+        server, url = start_server(args.model, backend)
+        try:
+            servers[backend] = server_throughput(url, texts, args.clients, args.server_requests)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    if servers:
+        print(f"\n`serve` on 127.0.0.1, {args.clients} concurrent clients, one sentence a request:")
+        for backend, r in servers.items():
+            print(
+                f"  --backend {backend:<8} {r['per_second']:7.1f} sentences/s   "
+                f"p50 {r['p50_ms']:7.1f} ms   p99 {r['p99_ms']:7.1f} ms"
+            )
+    limit = compute_limit(args.model, texts, args.threads, args.batch_size)
+    print(
+        f"\nCompute limit: {limit['gmacs_per_sentence']:.3f} GMAC a sentence ({limit['mean_tokens']:.1f} tokens); "
+        "GEMM measured at the encoder's shapes: "
+        + ", ".join(f"{k} {v:.0f} GMAC/s" for k, v in limit["gemm_gmacs_per_second"].items())
+    )
+    for name, r in results.items():
+        kind = "int8" if "int8" in name and "int8" in limit["limit_per_second"] else "fp32"
+        bound = limit["limit_per_second"][kind]
+        r["fraction_of_limit"] = r["per_second"] / bound
+        print(
+            f"  {name:<18} {r['per_second']:7.1f} of {bound:6.0f} sentences/s ({kind} limit): "
+            f"{100 * r['fraction_of_limit']:5.1f}%"
+        )
     if args.json:
         summary = {k: {kk: vv for kk, vv in v.items() if kk != "labels"} for k, v in results.items()}
-        args.json.write_text(json.dumps({"speed": summary, "agreement": agreement, "source": source}, indent=2))
+        report = {"speed": summary, "agreement": agreement, "server": servers, "compute_limit": limit, "source": source}
+        report["settings"] = {"sentences": len(texts), "threads": args.threads, "batch_size": args.batch_size}
+        args.json.write_text(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -57,10 +57,20 @@ def test_benchmark_runs_every_onnx_backend(onnx_model, tmp_path):
         "--repeats=1",
         "--backends=torch,onnx-fp32",  # the int8 backends: in-process below and in test_inference
         "--agreement-sentences=20",
+        "--latency-samples=10",
+        "--server-backends=onnx",
+        "--clients=2",
+        "--server-requests=8",
         f"--json={out}",
     )
     report = json.loads(out.read_text())
     assert set(report["speed"]) == {"torch", "onnx-fp32"}
+    for figures in report["speed"].values():
+        assert figures["latency"]["n"] == 10 and 0 < figures["latency"]["p50_ms"] <= figures["latency"]["p99_ms"]
+        assert 0 < figures["fraction_of_limit"]
+    assert report["server"]["onnx"]["clients"] == 2 and report["server"]["onnx"]["per_second"] > 0
+    assert report["compute_limit"]["gmacs_per_sentence"] > 0
+    assert set(report["compute_limit"]["limit_per_second"]) == {"fp32", "int8"}
     assert set(report["agreement"]["corpus test split"]) >= {"onnx-fp32", "onnx-int8", "onnx-int8+recheck"}
     assert all(r["per_second"] > 0 for r in report["speed"].values())
     assert report["agreement"]["corpus test split"]["onnx-fp32"] == 1.0
