@@ -54,6 +54,24 @@ def test_run_writes_metrics_and_model(tiny_run):
     assert not list(run_dir.glob("*.partial"))
 
 
+def test_model_card_is_hub_metadata_with_its_results(tiny_run):
+    """The card parses as Hub metadata: licence, widget, and a model-index holding this run's own scores."""
+    from huggingface_hub import ModelCard
+
+    from negotiation_stance.export.model_card import card_metadata
+
+    card = ModelCard.load(tiny_run["run_dir"] / "model" / "README.md")
+    data, record = card.data, tiny_run["metrics"]
+    assert (data.license, data.language, data.pipeline_tag) == ("apache-2.0", "en", "text-classification")
+    assert data.widget and all(example["text"] for example in data.widget)
+    results = {(r.dataset_type, r.metric_type): r.metric_value for r in data.eval_results}
+    assert results[("negotiation-stance-corpus", "f1")] == round(record["test"]["macro_f1"], 4)
+    assert results[("negotiation-stance-corpus", "accuracy")] == round(record["test"]["accuracy"], 4)
+    assert data.base_model == record["base_model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert card_metadata(str(tiny_run["run_dir"]), {}).base_model is None  # a local folder is not a Hub id
+    assert "learning_rate=" in card.text and "upload_folder" in card.text
+
+
 def test_exported_folder_reloads_in_pipeline_with_label_names(tiny_run):
     from transformers import pipeline
 

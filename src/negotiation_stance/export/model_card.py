@@ -1,9 +1,29 @@
-"""The Hugging Face model card (``README.md``) of an exported model: YAML front matter + Markdown."""
+"""The Hugging Face model card (``README.md``) of an exported model: Hub metadata + Markdown.
+
+The front matter is written by ``huggingface_hub.ModelCardData`` rather than by
+hand, so the Hub reads its ``model-index`` (the evaluation results shown on a
+model page) and the folder can be uploaded as it is.
+"""
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 from typing import Any
+
+from huggingface_hub import EvalResult, ModelCardData
+
+# Sentences written for the card's widget (the Hub's "try it" box); not from any dataset.
+WIDGET_EXAMPLES = [
+    "The minister said talks could start only after a full ceasefire.",
+    "Both delegations said they were ready to resume negotiations without preconditions.",
+    "The spokesman dismissed the proposal as a stalling tactic that nobody in the capital takes seriously.",
+]
+# Sets whose scores go into the model-index; validation chose the checkpoint, so it is left out.
+RESULT_SETS = {
+    "test": ("negotiation-stance-corpus", "negotiation-stance synthetic corpus, test split", "test"),
+    "real_dev": ("negotiation-stance-real-dev", "real news and official statements (real_dev)", "dev"),
+    "seed": ("negotiation-stance-seed-article", "the seed news article", "test"),
+}
 
 MODEL_CARD_TEMPLATE = """---
 {front}
@@ -19,6 +39,7 @@ guide (`data/ANNOTATION_GUIDE.md` in the project repository).
 - **Base model:** `{base_model}`
 - **Training data:** `{data_name}`; {counts}
 - **Seed:** {seed}
+- **Training settings:** {training}
 
 ## Use
 
@@ -57,6 +78,12 @@ on synthetic news-style English written for the project; expect lower scores
 on real speeches, transcripts and other languages. A three-label model has no
 `none` class: it assumes every sentence it sees takes some stance, so filter
 non-statements first or use a four-label (`data=negotiation_all`) model.
+{gap}
+
+## Upload
+
+The folder is a complete Hub model repository (weights, tokenizer, this card):
+`huggingface_hub.upload_folder(repo_id="<user>/<name>", folder_path="path/to/this/folder")`.
 """
 
 
@@ -64,8 +91,15 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def model_card(*, base_model: str, labels: list[str], data: dict[str, Any], metrics: dict[str, Any]) -> str:
-    """A Hugging Face model card (YAML front matter + Markdown)."""
+def model_card(
+    *,
+    base_model: str,
+    labels: list[str],
+    data: dict[str, Any],
+    metrics: dict[str, Any],
+    training: dict[str, Any] | None = None,
+) -> str:
+    """A Hugging Face model card: Hub metadata (``model-index`` included) + Markdown."""
     rows = []
     sections = {"validation": metrics.get("validation"), "test": metrics.get("test"), **metrics.get("real", {})}
     for section, scores in sections.items():
@@ -76,21 +110,64 @@ def model_card(*, base_model: str, labels: list[str], data: dict[str, Any], metr
         f"| `{label}` | {_pct(s['precision'])} | {_pct(s['recall'])} | {_pct(s['f1'])} | {s['support']} |"
         for label, s in per_class.items()
     ]
-    front = {
-        "library_name": "transformers",
-        "pipeline_tag": "text-classification",
-        "language": ["en"],
-        "tags": ["stance-detection", "negotiation", "negotiation-stance"],
-        "base_model": base_model,
-    }
-    front_yaml = "\n".join(f"{k}: {json.dumps(v)}" for k, v in front.items())
-    return MODEL_CARD_TEMPLATE.format(
-        front=front_yaml,
+    text = MODEL_CARD_TEMPLATE.format(
+        front=card_metadata(base_model, sections).to_yaml(),
         labels=", ".join(f"`{label}`" for label in labels),
         base_model=base_model,
         data_name=data.get("name"),
         counts=data.get("counts", {}),
         seed=metrics.get("seed"),
+        training=", ".join(f"{k}={v}" for k, v in (training or {}).items()) or "see the run's config",
         rows="\n".join(rows),
         class_rows="\n".join(class_rows),
+        gap=_gap(sections),
+    )
+    return text
+
+
+def card_metadata(base_model: str, sections: dict[str, Any]) -> ModelCardData:
+    """Hub metadata; a local base-model folder is left out of ``base_model``, which must be a Hub id."""
+    results = []
+    for name, (dataset_type, dataset_name, split) in RESULT_SETS.items():
+        scores = sections.get(name)
+        if not scores:
+            continue
+        for metric, value, metric_name in (
+            ("f1", scores["macro_f1"], "macro-F1"),
+            ("accuracy", scores["accuracy"], "accuracy"),
+        ):
+            results.append(
+                EvalResult(
+                    task_type="text-classification",
+                    task_name="stance toward negotiation",
+                    dataset_type=dataset_type,
+                    dataset_name=dataset_name,
+                    dataset_split=split,
+                    metric_type=metric,
+                    metric_value=round(float(value), 4),
+                    metric_name=metric_name,
+                    metric_config="macro" if metric == "f1" else None,
+                )
+            )
+    local = Path(base_model).is_absolute() or Path(base_model).exists()
+    return ModelCardData(
+        language="en",
+        license="apache-2.0",
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["stance-detection", "negotiation", "negotiation-stance", "text-classification"],
+        base_model=None if local else base_model,
+        widget=[{"text": text} for text in WIDGET_EXAMPLES],
+        model_name="negotiation-stance classifier",
+        eval_results=results or None,
+    )
+
+
+def _gap(sections: dict[str, Any]) -> str:
+    test, real = sections.get("test"), sections.get("real_dev")
+    if not (test and real):
+        return ""
+    return (
+        f"\nOn this run, macro-F1 is {test['macro_f1']:.3f} on the synthetic test split and "
+        f"{real['macro_f1']:.3f} on `real_dev` (real statements): read real-text output with that gap in mind."
     )

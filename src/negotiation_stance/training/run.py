@@ -165,8 +165,15 @@ def make_record(
 
 def export(cfg: DictConfig, fitted: FitResult, record: RunRecord, run: Any | None) -> Path:
     """The model folder with its card, ``models/latest`` pointed at it, and the W&B model artifact."""
+    t = cfg.training
+    training = {"epochs": t.epochs, "learning_rate": t.learning_rate, "batch_size": t.batch_size}
+    training |= {"max_length": t.max_length, "precision": t.precision, "calibrate": t.calibrate}
     card = model_card(
-        base_model=str(record.base_model), labels=record.labels, data=record.data, metrics=record.to_dict()
+        base_model=str(record.base_model),
+        labels=record.labels,
+        data=record.data,
+        metrics=record.to_dict(),
+        training=training,
     )
     model_dir = export_model(fitted.model, fitted.tokenizer, Path(str(record.model_dir)), card)
     record.latest = str(point_latest(Path(cfg.paths.models_dir), model_dir))
