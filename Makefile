@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 # CPU machines take the local CPU build; a GPU user runs `make setup TORCH=torch`.
 TORCH ?= torch==2.13.0
 ARGS ?=
+RUNS ?=
 MODEL ?= models/latest
 TEXT ?= Both sides said they were ready to resume talks without preconditions.
 NPROC ?= 2
@@ -68,6 +69,9 @@ search: setup ## Optuna (TPE) search maximising validation macro-F1: make search
 compare: setup ## Table of finished runs (mean ± sd over seeds, baselines, paired bootstrap); offline
 	$(BIN)/python scripts/compare.py $(ARGS)
 
+soup: setup ## Average the weights of several runs' models into one (uniform soup): make soup RUNS="<run> <run> ..."
+	$(BIN)/python scripts/soup.py $(RUNS) $(ARGS)
+
 evaluate: setup ## Evaluate an exported model: make evaluate MODEL=models/latest ARGS="data=negotiation"
 	$(BIN)/python scripts/evaluate.py model_dir=$(abspath $(MODEL)) $(ARGS)
 
@@ -107,4 +111,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare evaluate predict export-onnx benchmark benchmark-train serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare soup evaluate predict export-onnx benchmark benchmark-train serve test test-full test-gpu lint format clean

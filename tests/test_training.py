@@ -72,6 +72,31 @@ def test_model_card_is_hub_metadata_with_its_results(tiny_run):
     assert "learning_rate=" in card.text and "upload_folder" in card.text
 
 
+def test_soup_of_two_seeds_loads_in_pipeline_and_differs_from_each(tiny_run, tmp_path):
+    """`make soup`: a second seed's tiny run, averaged with the session's; the soup is a third, loadable model."""
+    from transformers import pipeline
+
+    from negotiation_stance.training.run import train
+
+    train(compose_config("train", tiny_overrides(tmp_path / "b", "logger=none", "seed=7")))
+    runs = [tiny_run["run_dir"], tmp_path / "b" / "run"]
+    soup = tmp_path / "soup"
+    command = [sys.executable, "scripts/soup.py", *map(str, runs), "--out", str(soup)]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    texts = ["We are ready to talk without conditions.", "Talks are a trap.", "Only after the troops leave."]
+    scores = []
+    for folder in [soup, *(run / "model" for run in runs)]:
+        clf = pipeline("text-classification", model=str(folder), device="cpu", top_k=None)
+        scores.append([{p["label"]: p["score"] for p in ranked} for ranked in clf(texts)])
+    assert set(scores[0][0]) == set(tiny_run["metrics"]["labels"])
+    for ingredient in scores[1:]:
+        assert any(abs(s[k] - i[k]) > 1e-4 for s, i in zip(scores[0], ingredient, strict=True) for k in s)
+    # Models that cannot be averaged are refused in one line.
+    bad = subprocess.run([sys.executable, "scripts/soup.py", str(runs[0])], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: a soup needs at least two models, got 1"
+
+
 def test_exported_folder_reloads_in_pipeline_with_label_names(tiny_run):
     from transformers import pipeline
 
