@@ -45,7 +45,7 @@ def average_weights(folders: list[Path]) -> tuple[dict[str, torch.Tensor], list[
     """The uniform average of the ingredients' floating-point weights, after checking they can be averaged."""
     if len(folders) < 2:
         raise ConfigError(f"a soup needs at least two models, got {len(folders)}")
-    first_tokenizer, first, labels = load_exported(folders[0])
+    _, first, labels = load_exported(folders[0])
     fingerprint = _tokenizer_fingerprint(folders[0])
     total = {name: tensor.detach().clone().double() for name, tensor in first.state_dict().items()}
     temperatures = {getattr(first.config, "calibration_temperature", 1.0)}
@@ -71,7 +71,6 @@ def average_weights(folders: list[Path]) -> tuple[dict[str, torch.Tensor], list[
         else reference[name]
         for name, tensor in total.items()
     }
-    del first_tokenizer
     return averaged, labels
 
 
