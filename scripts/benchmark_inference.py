@@ -84,6 +84,8 @@ def worker(
         labels = run(texts)
         times.append(time.perf_counter() - start)
     recheck = getattr(clf, "logits_fn", None) if backend != "pipeline" else None
+    # Read before the latency calls, so the share describes the throughput run only.
+    recheck_fraction = recheck.rechecked / recheck.seen if hasattr(recheck, "rechecked") else None
     latency = single_sentence_latency(run, texts, latency_samples) if latency_samples else None
     return {
         "latency": latency,
@@ -92,7 +94,7 @@ def worker(
         "seconds_all": times,
         "per_second": len(texts) / min(times),
         "peak_mb": _peak_rss_mb(),
-        "recheck_fraction": recheck.rechecked / recheck.seen if hasattr(recheck, "rechecked") else None,
+        "recheck_fraction": recheck_fraction,
         "labels": labels,
     }
 

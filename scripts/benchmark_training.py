@@ -46,6 +46,11 @@ def worker(overrides: list[str], out_dir: Path) -> dict:
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        # The encoder's path as a plain run would resolve it (model=mpnet reads it under paths.models_dir,
+        # which this worker moves to a temporary folder).
+        plain = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+        HydraConfig.instance().set_config(plain)
+        encoder = str(plain.model.name_or_path)
         cfg = compose(
             return_hydra_config=True,  # paths.project_dir reads the config folder from Hydra, as in a script
             config_name="train",
@@ -55,6 +60,7 @@ def worker(overrides: list[str], out_dir: Path) -> dict:
                 f"paths.models_dir={out_dir / 'models'}",
                 f"paths.log_dir={out_dir / 'logs'}",
                 *overrides,
+                f"model.name_or_path={encoder}",
             ],
         )
     HydraConfig.instance().set_config(cfg)

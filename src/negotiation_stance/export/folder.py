@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+from safetensors import SafetensorError
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from negotiation_stance.errors import NotWritableError
@@ -29,13 +30,13 @@ def export_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tar
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         (staging / "README.md").write_text(card, encoding="utf-8")
-    except Exception as exc:
+    except (OSError, SafetensorError) as exc:
         # Not only OSError: safetensors reports a full disk as its own SafetensorError.
         shutil.rmtree(staging, ignore_errors=True)
         reason = getattr(exc, "strerror", None) or exc
         raise ExportError(f"could not write the model to {staging}: {reason}") from exc
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # a bug keeps its traceback, but leaves no partial folder
         raise
     if target.exists():
         shutil.rmtree(target)

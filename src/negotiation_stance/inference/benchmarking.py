@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -59,7 +60,9 @@ def start_server(model: str | Path, backend: str, start_timeout: float = 120.0) 
     port = free_port()
     cmd = [sys.executable, "-m", "negotiation_stance", "serve", "--model", str(model), "--backend", backend,
            "--port", str(port)]  # fmt: skip
-    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # A file, not a pipe: nobody reads the server's warnings while it is under load, and a full pipe blocks it.
+    stderr_file = tempfile.TemporaryFile()  # noqa: SIM115  (lives as long as the server; closed with the process)
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr_file)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + start_timeout
     while time.monotonic() < deadline:
@@ -68,7 +71,8 @@ def start_server(model: str | Path, backend: str, start_timeout: float = 120.0) 
             return server, url
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(f"serve exited: {server.stderr.read().decode()[-1500:]}") from None
+                stderr_file.seek(0)
+                raise RuntimeError(f"serve exited: {stderr_file.read().decode()[-1500:]}") from None
             time.sleep(0.5)
     server.kill()
     raise RuntimeError(f"serve did not answer within {start_timeout:.0f} s")
@@ -77,15 +81,19 @@ def start_server(model: str | Path, backend: str, start_timeout: float = 120.0) 
 def server_throughput(url: str, texts: Sequence[str], clients: int = 8, requests: int = 400) -> dict[str, float]:
     """``clients`` threads each send one-sentence requests back to back; sentences/s and request latency."""
     latencies: list[float] = []
+    failures: list[BaseException] = []
     lock = threading.Lock()
     counter = iter(range(requests))
 
     def client() -> None:
-        for i in counter:  # a shared iterator: the clients draw requests until none are left
-            start = time.perf_counter()
-            post_json(f"{url}/predict", {"texts": [texts[i % len(texts)]]})
-            with lock:
-                latencies.append(time.perf_counter() - start)
+        try:
+            for i in counter:  # a shared iterator: the clients draw requests until none are left
+                start = time.perf_counter()
+                post_json(f"{url}/predict", {"texts": [texts[i % len(texts)]]})
+                with lock:
+                    latencies.append(time.perf_counter() - start)
+        except Exception as exc:  # a failed client would otherwise vanish and flatter the figures
+            failures.append(exc)
 
     workers = [threading.Thread(target=client) for _ in range(clients)]
     started = time.perf_counter()
@@ -94,6 +102,8 @@ def server_throughput(url: str, texts: Sequence[str], clients: int = 8, requests
     for worker in workers:
         worker.join()
     elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {clients} clients failed; the first: {failures[0]!r}")
     return {"clients": clients, "per_second": len(latencies) / elapsed, **percentiles_ms(latencies)}
 
 

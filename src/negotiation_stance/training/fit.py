@@ -88,9 +88,9 @@ def loss_before(checkpoint: Path) -> float:
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except ValueError as exc:
-        raise ValueError(f"{path}: not JSON ({exc})") from exc
+        raise ConfigError(f"{path}: not JSON ({exc}); delete this checkpoint to resume from the one before") from exc
     if not isinstance(saved, dict) or saved.get("global_step") != step or not isinstance(saved.get("loss_sum"), float):
-        raise ValueError(f"{path}: expected global_step {step} and a numeric loss_sum, got {saved}")
+        raise ConfigError(f"{path}: expected global_step {step} and a numeric loss_sum, got {saved}")
     return float(saved["loss_sum"])
 
 

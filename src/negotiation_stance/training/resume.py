@@ -170,12 +170,12 @@ def _plain(node: DictConfig, name: str) -> Any:
 
 def prepare_output_dir(output_dir: Path, resumed: Path | None) -> Path:
     """The run folder (the resumed run's, when resuming), created and checked writable."""
-    if resumed is not None and resumed != output_dir:
-        log.info("Resuming run %s (this invocation's log stays in %s)", resumed, output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "resumed_into.txt").write_text(str(resumed) + "\n")
-        output_dir = resumed
     try:
+        if resumed is not None and resumed != output_dir:
+            log.info("Resuming run %s (this invocation's log stays in %s)", resumed, output_dir)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / "resumed_into.txt").write_text(str(resumed) + "\n")
+            output_dir = resumed
         output_dir.mkdir(parents=True, exist_ok=True)
         probe = output_dir / f".write_test.{process_rank()}"
         probe.write_text("ok")
