@@ -3,7 +3,17 @@ PyTorch, ONNX fp32 and ONNX int8, on the same sentences and model, in one run.
 
   python scripts/benchmark_inference.py --model models/latest [--sentences 1000] [--threads 2]
 
-Each backend runs in its own process so its peak memory is its own, and is
+Four tables, all measured in this run so that their ratios hold on any machine:
+
+1. the backends as shipped, each also without length bucketing (batches in input order);
+2. each export step on its own (``--steps``): the previous export (SDPA attention,
+   unfused, three fp32 feed-forward blocks), eager attention, graph fusion (every
+   fusion, then the default set), and the int8 choices (fp32 blocks, per-tensor,
+   full-range and static quantisation), int8 rows without the re-check;
+3. sentences/s per batch size (``--batch-sizes``), bucketed, for torch and the default ONNX path;
+4. label agreement with PyTorch on the corpus test split and ``real_dev`` (when present).
+
+Each measurement runs in its own process so its peak memory is its own, and is
 timed ``--repeats`` times on the same sentences; the best time is reported,
 as ``timeit`` advises, because other load on a shared machine only ever adds time.
 "onnx-int8" is the quantised model alone; "onnx-int8+recheck" is what
@@ -18,13 +28,34 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from negotiation_stance.config import INFERENCE_BATCH_SIZE, project_root
-from negotiation_stance.export.onnx import onnx_settings
+from negotiation_stance.export.onnx import ONNX_CONFIG, ONNX_FP32, ONNX_INT8, onnx_settings
 
 BACKENDS = ["pipeline", "torch", "onnx-fp32", "onnx-int8", "onnx-int8+recheck"]
+UNBUCKETED = ["torch", "onnx-int8+recheck"]
+# (name, the row it is compared with, what it is, fp32 graph, int8 settings or None for an fp32 row)
+STEPS = [
+    ("fp32 previous", None, "SDPA attention, unfused (the export before fusion)", "sdpa", None),
+    ("fp32 eager", "fp32 previous", "eager attention, no optimizer", "eager", None),
+    ("fp32 every fusion", "fp32 eager", "optimizer, Attention and SkipLayerNorm fused too", "all", None),
+    ("fp32 fused", "fp32 eager", "optimizer, default fusions (= onnx-fp32)", "default", None),
+    ("int8 previous", "fp32 previous", "SDPA graph, 3 fp32 FFN blocks, per-channel reduce-range", "sdpa",
+     {"fp32_ffn_layers": 3}),
+    ("int8 eager", "int8 previous", "eager graph, no optimizer, no fp32 FFN blocks", "eager", {}),
+    ("int8 every fusion", "int8 eager", "QAttention and SkipLayerNorm fused too", "all", {}),
+    ("int8 fused", "int8 eager", "fused graph, per-channel reduce-range (= onnx-int8)", "default", {}),
+    ("int8 3 fp32 FFN", "int8 fused", "fused graph, first 3 FFN blocks kept fp32", "default", {"fp32_ffn_layers": 3}),
+    ("int8 per-tensor", "int8 fused", "fused graph, one weight scale per matrix", "default", {"per_channel": False}),
+    ("int8 full-range", "int8 fused", "fused graph, 8-bit weights", "default", {"reduce_range": False}),
+    # The quantizer cannot place static int8 around the fused BiasGelu: the eager graph it is.
+    ("int8 static", "int8 eager", "eager graph, activation ranges fixed on 512 training sentences", "eager",
+     {"static": True}),
+]  # fmt: skip
+CORPUS = project_root() / "data" / "processed" / "statements.jsonl"
 
 
 def load_sentences(n: int) -> tuple[list[str], str]:
@@ -52,10 +83,13 @@ def _onnx_kwargs(backend: str) -> dict:
     return {"backend": "onnx", "quantized": True, "recheck_margin": None if backend.endswith("+recheck") else 0.0}
 
 
-def worker(backend: str, model: str, texts: list[str], threads: int, batch_size: int, repeats: int) -> dict:
+def worker(backend: str, model: str, texts: list[str], args: argparse.Namespace) -> dict:
     import torch
 
-    torch.set_num_threads(threads)
+    from negotiation_stance.modeling.model import length_sorted_batches, padding_waste
+
+    torch.set_num_threads(args.threads)
+    waste = None
     if backend == "pipeline":
         from transformers import pipeline
 
@@ -65,11 +99,15 @@ def worker(backend: str, model: str, texts: list[str], threads: int, batch_size:
         from negotiation_stance import StanceClassifier
 
         kwargs = _onnx_kwargs(backend) if backend.startswith("onnx") else {"backend": "torch"}
-        clf = StanceClassifier.from_pretrained(model, batch_size=batch_size, threads=threads, **kwargs)
+        clf = StanceClassifier.from_pretrained(
+            model, batch_size=args.batch_size, threads=args.threads, bucket=not args.unbucketed, **kwargs
+        )
         run = lambda items: [p.label for p in clf.predict(items)]  # noqa: E731
+        lengths = [len(ids) for ids in clf.tokenizer(texts, truncation=True, max_length=clf.max_length)["input_ids"]]
+        waste = padding_waste(lengths, length_sorted_batches(lengths, args.batch_size, bucket=not args.unbucketed))
     run(texts[:32])  # warm-up
     times = []
-    for _ in range(repeats):
+    for _ in range(args.repeats):
         start = time.perf_counter()
         labels = run(texts)
         times.append(time.perf_counter() - start)
@@ -81,8 +119,64 @@ def worker(backend: str, model: str, texts: list[str], threads: int, batch_size:
         "per_second": len(texts) / min(times),
         "peak_mb": _peak_rss_mb(),
         "recheck_fraction": recheck.rechecked / recheck.seen if hasattr(recheck, "rechecked") else None,
+        "padding_waste": waste,
         "labels": labels,
     }
+
+
+def measure(backend: str, model: str | Path, args: argparse.Namespace, *, unbucketed: bool = False, **over) -> dict:
+    """``worker`` in a fresh process (its own peak memory), with ``over`` replacing arguments."""
+    settings = {"sentences": args.sentences, "threads": args.threads, "batch_size": args.batch_size,
+                "repeats": args.repeats, **over}  # fmt: skip
+    cmd = [sys.executable, __file__, "--worker", backend, "--model", str(model)]
+    cmd += [f"--{key.replace('_', '-')}={value}" for key, value in settings.items()]
+    cmd += ["--unbucketed"] if unbucketed else []
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    if out.returncode != 0:
+        raise SystemExit(f"{backend} on {model} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def build_steps(model_dir: Path, workdir: Path, names: list[str]) -> dict[str, Path]:
+    """A model folder per export step (tokenizer and config linked), each with the one ONNX file it measures."""
+    from negotiation_stance.export import onnx as export
+    from negotiation_stance.export.onnx import calibration_sentences
+    from negotiation_stance.modeling.model import load_exported
+
+    tokenizer, model, _ = load_exported(model_dir)
+    graphs: dict[str, Path] = {}
+
+    def graph(kind: str) -> Path:
+        if kind not in graphs:
+            plain = workdir / f"{'sdpa' if kind == 'sdpa' else 'eager'}.onnx"
+            if not plain.is_file():
+                export.export_graph(model, tokenizer, plain, eager_attention=kind != "sdpa")
+            graphs[kind] = plain
+            if kind in ("all", "default"):
+                graphs[kind] = workdir / f"fused-{kind}.onnx"
+                fusions = {"attention": True, "skip_layer_norm": True} if kind == "all" else None
+                export.fuse_graph(plain, graphs[kind], model.config, fusions=fusions)
+        return graphs[kind]
+
+    folders = {}
+    for index, (name, _, _, kind, int8) in enumerate(STEPS):
+        if name not in names or ((int8 or {}).get("static") and not CORPUS.is_file()):
+            continue
+        folder = workdir / f"step{index}"
+        folder.mkdir()
+        for item in model_dir.iterdir():
+            if item.is_file() and not item.name.endswith(".onnx") and item.name != ONNX_CONFIG:
+                (folder / item.name).symlink_to(item.resolve())
+        (folder / ONNX_CONFIG).write_text(json.dumps({"recheck_margin": 0.0}))
+        if int8 is None:
+            (folder / ONNX_FP32).symlink_to(graph(kind))
+        elif int8.get("static"):
+            texts = calibration_sentences(CORPUS)[::10][:512]  # training and validation rows only
+            export.quantize_static_int8(graph(kind), folder / ONNX_INT8, tokenizer, texts)
+        else:
+            export.quantize_int8(graph(kind), folder / ONNX_INT8, **int8)
+        folders[name] = folder
+    return folders
 
 
 def agreement_sets(model: str, threads: int, limit: int | None = None) -> dict[str, dict[str, float]]:
@@ -90,8 +184,7 @@ def agreement_sets(model: str, threads: int, limit: int | None = None) -> dict[s
     from negotiation_stance import StanceClassifier
 
     sets = {}
-    test = project_root() / "data" / "processed" / "statements.jsonl"
-    rows = [json.loads(line) for line in test.read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines()]
     sets["corpus test split"] = [r["text"] for r in rows if r["split"] == "test"]
     real_dev = project_root().parent / "shared" / "eval" / "real_dev.jsonl"
     if real_dev.is_file():
@@ -110,6 +203,23 @@ def agreement_sets(model: str, threads: int, limit: int | None = None) -> dict[s
     return out
 
 
+def _row(name: str, r: dict, base: dict | None, ref: dict | None, note: str = "") -> str:
+    ratio = f"{r['per_second'] / base['per_second']:.2f}x" if base else "-"
+    agree = sum(a == b for a, b in zip(r["labels"], ref["labels"], strict=True)) / len(r["labels"]) if ref else None
+    agree_text = f"{100 * agree:.1f}%" if agree is not None else "-"
+    share = f"{100 * r['recheck_fraction']:.1f}%" if r.get("recheck_fraction") is not None else "-"
+    waste = f"{100 * r['padding_waste']:.1f}%" if r.get("padding_waste") is not None else "-"
+    return (
+        f"{name:<28} {r['per_second']:>11.1f} {ratio:>10} {r['peak_mb']:>8.0f} {agree_text:>14} {share:>9} "
+        f"{waste:>8}  {note}"
+    )
+
+
+HEADER = "{:<28} {:>11} {:>10} {:>8} {:>14} {:>9} {:>8}".format(
+    "", "sentences/s", "x pipeline", "peak MB", "agree w/ torch", "rechecked", "padding"
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(project_root() / "models" / "latest"))
@@ -118,51 +228,79 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=INFERENCE_BATCH_SIZE)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--steps", default="all", help="'all', 'none' or a comma-separated list of STEPS names")
+    parser.add_argument("--batch-sizes", default="8,16,32,64", help="'none' skips the batch-size table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--unbucketed", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--agreement-sentences", type=int, help="score only the first N of each agreement set")
     args = parser.parse_args()
     texts, source = load_sentences(args.sentences)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.model, texts, args.threads, args.batch_size, args.repeats)))
+        print(json.dumps(worker(args.worker, args.model, texts, args)))
         return
 
     model_dir = Path(args.model)
-    if not (model_dir / "model.int8.onnx").is_file():
+    if not (model_dir / ONNX_INT8).is_file():
         raise SystemExit(f"{model_dir} has no ONNX files: run `make export-onnx MODEL={model_dir}` first")
-    results = {}
-    for backend in args.backends.split(","):
-        cmd = [sys.executable, __file__, "--worker", backend, "--model", args.model, "--sentences", str(args.sentences),
-               "--threads", str(args.threads), "--batch-size", str(args.batch_size),
-               "--repeats", str(args.repeats)]  # fmt: skip
-        out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
-        if out.returncode != 0:
-            raise SystemExit(f"{backend} failed:\n{out.stderr[-2000:]}")
-        results[backend] = json.loads(out.stdout.strip().splitlines()[-1])
-    base = results.get("pipeline")
-    ref = results.get("torch")
     settings = onnx_settings(model_dir)
     print(
-        f"\n{len(texts)} sentences from {source}; model {args.model}; {args.threads} threads; "
-        f"batch {args.batch_size}; best of {args.repeats}"
+        f"{len(texts)} sentences from {source}; model {args.model}; {args.threads} threads; "
+        f"batch {args.batch_size}; best of {args.repeats}",
+        flush=True,
     )
     print(f"int8 re-check margin {settings['recheck_margin']:.3f} (fitted on {settings.get('calibration', {})})")
-    header = ("backend", "sentences/s", "x pipeline", "peak MB", "agree w/ torch", "rechecked")
-    print("{:<18} {:>12} {:>11} {:>9} {:>15} {:>10}".format(*header))
+    print(f"graph: {settings.get('graph', 'not recorded (an export before graph fusion)')}")
+
+    results: dict[str, dict] = {}
+    for backend in args.backends.split(","):
+        results[backend] = measure(backend, model_dir, args)
+        if backend in UNBUCKETED:
+            results[f"{backend} unbucketed"] = measure(backend, model_dir, args, unbucketed=True)
+    base, ref = results.get("pipeline"), results.get("torch")
+    print("\n1. Backends as shipped (unbucketed: batches in input order; padding: tokens added per real token)")
+    print(HEADER)
     for name, r in results.items():
-        ratio = f"{r['per_second'] / base['per_second']:.2f}x" if base else "–"
-        agree = sum(a == b for a, b in zip(r["labels"], ref["labels"], strict=True)) / len(texts) if ref else None
-        agree_text = f"{100 * agree:.1f}%" if agree is not None else "–"
-        share = f"{100 * r['recheck_fraction']:.1f}%" if r.get("recheck_fraction") is not None else "–"
-        print(f"{name:<18} {r['per_second']:>12.1f} {ratio:>11} {r['peak_mb']:>9.0f} {agree_text:>15} {share:>10}")
+        bucketed = results.get(name.removesuffix(" unbucketed"))
+        note = f"bucketing gives {bucketed['per_second'] / r['per_second']:.2f}x" if name.endswith("unbucketed") else ""
+        print(_row(name, r, base, ref, note))
+
+    names = [s[0] for s in STEPS] if args.steps == "all" else [] if args.steps == "none" else args.steps.split(",")
+    steps: dict[str, dict] = {}
+    if names:
+        print("\n2. Export steps, one at a time (int8 rows without the re-check)")
+        print(HEADER)
+        with tempfile.TemporaryDirectory() as tmp:
+            folders = build_steps(model_dir, Path(tmp), names)
+            for name, against, what, _, int8 in STEPS:
+                if name not in folders:
+                    continue
+                steps[name] = measure("onnx-fp32" if int8 is None else "onnx-int8", folders[name], args)
+                gain = (
+                    f"{steps[name]['per_second'] / steps[against]['per_second']:.2f}x {against}; "
+                    if against in steps
+                    else ""
+                )
+                print(_row(name, steps[name], base, ref, gain + what), flush=True)
+
+    sizes: dict[str, dict[int, float]] = {}
+    if args.batch_sizes != "none":
+        print("\n3. Sentences/s by batch size (bucketed)")
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+        print("{:<20} ".format("backend") + " ".join(f"{b:>8}" for b in batch_sizes))
+        for backend in ("torch", "onnx-int8+recheck"):
+            sizes[backend] = {b: measure(backend, model_dir, args, batch_size=b)["per_second"] for b in batch_sizes}
+            print(f"{backend:<20} " + " ".join(f"{sizes[backend][b]:>8.1f}" for b in batch_sizes), flush=True)
+
     agreement = agreement_sets(args.model, args.threads, args.agreement_sentences)
-    print("\nONNX label agreement with PyTorch:")
+    print("\n4. ONNX label agreement with PyTorch:")
     for name, a in agreement.items():
         parts = [f"{key} {100 * a[key]:.2f}% ({a[key + '_differ']} differ)" for key in BACKENDS[2:]]
         print(f"  {name:<18} n={a['n']:<5} " + "   ".join(parts))
     if args.json:
-        summary = {k: {kk: vv for kk, vv in v.items() if kk != "labels"} for k, v in results.items()}
-        args.json.write_text(json.dumps({"speed": summary, "agreement": agreement, "source": source}, indent=2))
+        strip = lambda table: {k: {kk: vv for kk, vv in v.items() if kk != "labels"} for k, v in table.items()}  # noqa: E731
+        report = {"speed": strip(results), "steps": strip(steps), "batch_sizes": sizes, "agreement": agreement}
+        args.json.write_text(json.dumps({**report, "source": source}, indent=2))
 
 
 if __name__ == "__main__":

@@ -57,15 +57,40 @@ def test_benchmark_runs_every_onnx_backend(onnx_model, tmp_path):
         "--sentences=20",
         "--repeats=1",
         "--backends=torch,onnx-fp32",  # the int8 backends: in-process below and in test_inference
+        "--steps=int8 fused",  # every step: test_benchmark_builds_every_export_step (slow)
+        "--batch-sizes=none",
         "--agreement-sentences=20",
         f"--json={out}",
     )
     report = json.loads(out.read_text())
-    assert set(report["speed"]) == {"torch", "onnx-fp32"}
+    assert set(report["speed"]) == {"torch", "torch unbucketed", "onnx-fp32"}
     assert set(report["agreement"]["corpus test split"]) >= {"onnx-fp32", "onnx-int8", "onnx-int8+recheck"}
     assert all(r["per_second"] > 0 for r in report["speed"].values())
     assert report["agreement"]["corpus test split"]["onnx-fp32"] == 1.0
     assert "onnx-fp32" in result.stdout
+    # Length bucketing: batches padded to their own longest row waste less than batches in input order.
+    speed = report["speed"]
+    assert speed["torch"]["padding_waste"] < speed["torch unbucketed"]["padding_waste"]
+    assert set(report["steps"]) == {"int8 fused"} and report["steps"]["int8 fused"]["per_second"] > 0
+    assert "bucketing gives" in result.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_builds_every_export_step(onnx_model, tmp_path):
+    """Every row of the benchmark's export-step table is a model folder that StanceClassifier runs."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from benchmark_inference import STEPS, _onnx_kwargs, build_steps
+    finally:
+        sys.path.pop(0)
+    from negotiation_stance import StanceClassifier
+
+    folders = build_steps(onnx_model, tmp_path, [name for name, *_ in STEPS])
+    assert set(folders) == {name for name, *_ in STEPS}
+    for name, _, _, _, int8 in STEPS:
+        kwargs = _onnx_kwargs("onnx-fp32" if int8 is None else "onnx-int8")
+        labels = [p.label for p in StanceClassifier.from_pretrained(folders[name], **kwargs).predict(["Talks now."])]
+        assert labels[0] in ("pro_negotiation", "skeptical", "conditional"), name
 
 
 @pytest.mark.parametrize("path", sorted((CONFIG_DIR / "experiment").glob("*.yaml")), ids=lambda p: p.stem)
