@@ -56,6 +56,8 @@ def test_benchmark_runs_every_onnx_backend(onnx_model, tmp_path):
         "--sentences=20",
         "--repeats=1",
         "--backends=torch,onnx-fp32",  # the int8 backends: in-process below and in test_inference
+        "--steps=none",  # the export steps and batch sizes: test_benchmark_measures_every_export_step (slow)
+        "--batch-sizes=none",
         "--agreement-sentences=20",
         "--latency-samples=10",
         "--server-backends=onnx",
@@ -64,7 +66,7 @@ def test_benchmark_runs_every_onnx_backend(onnx_model, tmp_path):
         f"--json={out}",
     )
     report = json.loads(out.read_text())
-    assert set(report["speed"]) == {"torch", "onnx-fp32"}
+    assert set(report["speed"]) == {"torch", "torch unbucketed", "onnx-fp32"}
     for figures in report["speed"].values():
         assert figures["latency"]["n"] == 10 and 0 < figures["latency"]["p50_ms"] <= figures["latency"]["p99_ms"]
         assert figures["fraction_of_limit"] > 0
@@ -75,6 +77,28 @@ def test_benchmark_runs_every_onnx_backend(onnx_model, tmp_path):
     assert all(r["per_second"] > 0 for r in report["speed"].values())
     assert report["agreement"]["corpus test split"]["onnx-fp32"] == 1.0
     assert "onnx-fp32" in result.stdout
+    # Length bucketing: batches padded to their own longest row waste less than batches in input order.
+    speed = report["speed"]
+    assert speed["torch"]["padding_waste"] < speed["torch unbucketed"]["padding_waste"]
+    assert "bucketing gives" in result.stdout
+
+
+@pytest.mark.slow
+def test_benchmark_measures_every_export_step(onnx_model, tmp_path):
+    """Every row of the export-step table is built, run and printed, and the batch-size table too."""
+    out = tmp_path / "bench.json"
+    result = run_script(
+        "scripts/benchmark_inference.py", f"--model={onnx_model}", "--sentences=20", "--repeats=1",
+        "--backends=onnx-fp32", "--batch-sizes=8,16", "--agreement-sentences=5", f"--json={out}", timeout=900,
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    steps = [line.split("  ")[0] for line in result.stdout.split("2. Export steps")[1].splitlines()[2:14]]
+    assert set(report["steps"]) == set(steps) == {
+        "fp32 previous", "fp32 eager", "fp32 every fusion", "fp32 fused", "int8 previous", "int8 eager",
+        "int8 every fusion", "int8 fused", "int8 3 fp32 FFN", "int8 per-tensor", "int8 full-range", "int8 static",
+    }  # fmt: skip
+    assert all(r["per_second"] > 0 for r in report["steps"].values())
+    assert set(report["batch_sizes"]) == {"torch", "onnx-int8+recheck"}
 
 
 def test_training_benchmark_measures_each_variant(tmp_path):

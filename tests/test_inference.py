@@ -95,7 +95,7 @@ def test_int8_recheck_recomputes_near_ties_in_fp32(onnx_model, tmp_path):
 
     texts = [line for line in ARTICLE.splitlines() if line]
     settings = onnx_settings(onnx_model)
-    assert settings["quantization"]["fp32_ffn_layers"] == 3
+    assert settings["quantization"]["fp32_ffn_layers"] == 0
     assert settings["calibration"]["n"] == 18  # the fixture's train and validation rows, not its test rows
 
     fp32 = StanceClassifier.from_pretrained(onnx_model, backend="onnx", quantized=False).logits_fn(texts)
@@ -126,6 +126,48 @@ def test_int8_recheck_recomputes_near_ties_in_fp32(onnx_model, tmp_path):
     (copy / "model.onnx").unlink()
     with pytest.raises(FileNotFoundError, match="re-check needs it"):
         StanceClassifier.from_pretrained(copy, backend="onnx")
+
+
+def test_export_fuses_the_graph_then_quantises_every_encoder_matmul(onnx_model):
+    import onnx
+
+    from negotiation_stance.export.onnx import onnx_settings
+
+    layers = json.loads((onnx_model / "config.json").read_text())["num_hidden_layers"]
+    fp32 = onnx.load(str(onnx_model / "model.onnx"), load_external_data=False).graph.node
+    ops = {node.op_type for node in fp32}
+    assert "BiasGelu" in ops and "LayerNormalization" in ops  # fused by onnxruntime.transformers.optimizer
+    assert not ops & {"IsNaN", "Erf"}  # eager attention (no SDPA NaN guards); GELU fused with its bias
+    assert onnx_settings(onnx_model)["graph"]["fused"]["BiasGelu"] == layers
+    int8 = onnx.load(str(onnx_model / "model.int8.onnx"), load_external_data=False).graph.node
+    left = [n.name for n in int8 if n.op_type == "MatMul" and "/encoder/" in n.name and "dense" in n.name]
+    assert left == [] and sum(n.op_type == "MatMulInteger" for n in int8) == 6 * layers  # Q, K, V, out, 2 FFN
+
+
+def test_a_fused_graph_that_changes_the_logits_is_not_kept(tiny_run, tmp_path, monkeypatch, caplog):
+    import onnx
+
+    from negotiation_stance.export import onnx as export
+    from negotiation_stance.modeling.model import load_exported, predict_logits
+    from negotiation_stance.modeling.onnx_runtime import OnnxLogits
+
+    def wrong_fusion(source, target, config, fusions=None):  # an optimizer that doubles the logits
+        graph = onnx.load(str(source))
+        next(n for n in graph.graph.node if "logits" in n.output).output[0] = "raw"
+        graph.graph.initializer.append(onnx.numpy_helper.from_array(np.array(2.0, dtype=np.float32), "two"))
+        graph.graph.node.append(onnx.helper.make_node("Mul", ["raw", "two"], ["logits"]))
+        onnx.save(graph, str(target))
+        return {"Mul": 1}
+
+    monkeypatch.setattr(export, "fuse_graph", wrong_fusion)
+    tokenizer, model, _ = load_exported(tiny_run["run_dir"] / "model")
+    target = tmp_path / "model.onnx"
+    with caplog.at_level("WARNING"):
+        record = export.build_fp32_graph(model, tokenizer, target)
+    assert record["optimizer"] is None and "differ from unfused" in record["fusion_error"]
+    assert "unfused graph is kept" in caplog.text
+    texts = [line for line in ARTICLE.splitlines() if line]
+    np.testing.assert_allclose(OnnxLogits(target, tokenizer)(texts), predict_logits(model, tokenizer, texts), atol=1e-4)
 
 
 def test_recheck_margin_repairs_just_enough_flips():

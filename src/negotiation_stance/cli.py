@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE, MAX_BODY_BYTES, MAX_TEXT_CHARS, find_checkout
+
+STREAM_CHUNK_SIZE = 1024  # as inference.classifier's, without importing torch to parse arguments
 
 if TYPE_CHECKING:
     from negotiation_stance.inference.classifier import StanceClassifier
@@ -24,20 +28,6 @@ def default_calibration() -> Path | None:
     except FileNotFoundError:
         return None
     return path if path.is_file() else None
-
-
-def _read_inputs(args: argparse.Namespace) -> list[str]:
-    if args.input is None:
-        return list(args.texts)
-    from negotiation_stance.io import DataError, read_records, required_text, text_lines
-
-    path = Path(args.input)
-    try:
-        if path.suffix.lower() == ".jsonl":
-            return [required_text(row, path, args.text_field) for row in read_records(path)]
-        return text_lines(path)
-    except DataError as exc:
-        raise SystemExit(f"error: {exc}") from exc
 
 
 RECHECK_HELP = "onnx: int8 margin below which a sentence is recomputed in fp32 (default: the export's; 0 = off)"
@@ -57,13 +47,6 @@ def _fraction(value: str) -> float:
     return number
 
 
-def _print_table(predictions: list, labels: list[str]) -> None:
-    width = max(len(label) for label in labels)
-    for p in predictions:
-        text = p.text if len(p.text) <= 90 else p.text[:87] + "..."
-        print(f"{p.label:<{width}}  {p.score:.3f}  {text}")
-
-
 def _load(args: argparse.Namespace) -> StanceClassifier:
     from negotiation_stance.inference.classifier import StanceClassifier
 
@@ -76,6 +59,9 @@ def _load(args: argparse.Namespace) -> StanceClassifier:
 def _article(args: argparse.Namespace) -> int:
     from negotiation_stance.modeling.model import ModelLoadError
 
+    if args.output and (problem := _unwritable(Path(args.output))):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     path = Path(args.article)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -92,7 +78,13 @@ def _article(args: argparse.Namespace) -> int:
     lines.append(json.dumps({"type": "summary", "speakers": result.speakers, "relevance": result.relevance}))
     if args.output or args.format == "jsonl":
         if args.output:
-            Path(args.output).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            from negotiation_stance.io import write_text
+
+            try:
+                write_text(Path(args.output), "\n".join(lines) + "\n")
+            except OSError as exc:
+                print(f"error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+                return 2
             print(f"wrote {len(result.sentences)} sentences to {args.output}", file=sys.stderr)
         else:
             print("\n".join(lines))
@@ -119,7 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--article", help="a .txt article: split it, find each statement's speaker, summarise")
     predict.add_argument("--threshold", type=float, default=0.5, help="article mode, three-label models: relevance")
     predict.add_argument("--text-field", default="text", help="field holding the text in --input .jsonl")
-    predict.add_argument("--output", help="write JSON lines here instead of standard output")
+    predict.add_argument(
+        "--output", help="write JSON lines here (via <output>.partial, renamed when done) instead of standard output"
+    )
+    predict.add_argument("--resume", action="store_true", help="continue an interrupted --output from its last line")
+    predict.add_argument(
+        "--chunk-size",
+        type=_positive_int,
+        default=STREAM_CHUNK_SIZE,
+        help="sentences read, labelled and written at a time; memory grows with it, not with the file",
+    )
     predict.add_argument("--format", choices=["table", "jsonl"], default="table")
     predict.add_argument("--batch-size", type=_positive_int, default=INFERENCE_BATCH_SIZE)
     predict.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="onnx: the int8 ONNX export")
@@ -151,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         "default: the corpus's train and validation splits when present. Never use evaluation text.",
     )
     export.add_argument("--target-agreement", type=_fraction, default=0.999, help="a fraction, e.g. 0.999")
-    export.add_argument("--fp32-ffn-layers", type=int, default=3)
+    export.add_argument(
+        "--fp32-ffn-layers", type=int, default=0, help="keep the first N layers' feed-forward blocks in fp32"
+    )
     return parser
 
 
@@ -192,23 +195,107 @@ def _export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace, texts: list[str]) -> int:
+def _unwritable(output: Path) -> str | None:
+    """Why ``output`` cannot be written, checked before any work; None when it can."""
+    if output.is_dir():
+        return f"cannot write {output}: it is a folder"
+    if not output.parent.is_dir():
+        missing = "is not a folder" if output.parent.exists() else "does not exist"
+        return f"cannot write {output}: {output.parent} {missing}"
+    from negotiation_stance.inference.streaming import partial_path
+
+    probe = partial_path(output)
+    existed = probe.exists()
+    try:
+        probe.open("a").close()
+    except OSError as exc:
+        return f"cannot write {output}: {exc.strerror}"
+    if not existed:
+        probe.unlink()
+    return None
+
+
+def _sentences(args: argparse.Namespace) -> tuple[Callable[[], Iterator[str]], int]:
+    """A way to (re-)read the sentences lazily, and how many there are (every line checked once)."""
+    if args.input is None:
+        return lambda: iter(args.texts), len(args.texts)
+    from negotiation_stance.inference.streaming import count_sentences, read_sentences
+
+    path = Path(args.input)
+    return lambda: read_sentences(path, args.text_field), count_sentences(path, args.text_field)
+
+
+def _resume_point(args: argparse.Namespace, sentences: Callable[[], Iterator[str]]) -> int:
+    """Lines an interrupted run completed in ``<output>.partial`` (``--resume``), checked against the input."""
+    from negotiation_stance.inference.streaming import partial_path, resume_point
+
+    partial = partial_path(Path(args.output))
+    if args.resume and partial.is_file():
+        return resume_point(partial, sentences())
+    if partial.is_file() and partial.stat().st_size:
+        raise ValueError(f"{partial} holds an interrupted run's output: add --resume to continue it, or delete it")
+    return 0
+
+
+def _write_predictions(args: argparse.Namespace, classifier: StanceClassifier, sentences: Iterator[str],
+                       out: TextIO, total: int, done: int) -> None:  # fmt: skip
+    """Label and write ``sentences`` a chunk at a time, with a progress bar (sentences/s, ETA) on a terminal."""
+    from tqdm.auto import tqdm
+
+    width = max(len(label) for label in classifier.labels)
+    bar = tqdm(total=total, initial=done, unit="sentence", desc="predict", disable=None, smoothing=0.1)
+    with bar:
+        for number, p in enumerate(classifier.predict_stream(sentences, chunk_size=args.chunk_size), start=1):
+            if args.output or args.format == "jsonl":
+                out.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+            else:
+                text = p.text if len(p.text) <= 90 else p.text[:87] + "..."
+                out.write(f"{p.label:<{width}}  {p.score:.3f}  {text}\n")
+            if number % args.chunk_size == 0:
+                out.flush()
+                bar.update(args.chunk_size)
+        out.flush()
+        bar.update(bar.total - bar.n)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from negotiation_stance.inference.streaming import partial_path
     from negotiation_stance.modeling.model import ModelLoadError
 
+    output = Path(args.output) if args.output else None
+    if output and args.resume and output.is_file() and not partial_path(output).exists():
+        print(f"{output} is complete; nothing to resume", file=sys.stderr)
+        return 0
     try:
+        sentences, total = _sentences(args)
+        if output and (problem := _unwritable(output)):
+            raise ValueError(problem)
+        done = _resume_point(args, sentences) if output else 0
         classifier = _load(args)
-        predictions = classifier.predict(texts, progress=len(texts) > 20 * args.batch_size)
-    except (ModelLoadError, FileNotFoundError, ValueError, TypeError) as exc:
+        out = partial_path(output).open("a" if done else "w", encoding="utf-8", newline="\n") if output else sys.stdout
+    except (ModelLoadError, OSError, ValueError) as exc:  # DataError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rows = [json.dumps(p.to_dict(), ensure_ascii=False) for p in predictions]
-    if args.output:
-        Path(args.output).write_text("".join(row + "\n" for row in rows), encoding="utf-8")
-        print(f"wrote {len(predictions)} predictions to {args.output}", file=sys.stderr)
-    elif args.format == "jsonl":
-        print("\n".join(rows))
-    else:
-        _print_table(predictions, classifier.labels)
+    if done:
+        print(f"resuming {output} after line {done} of {total}", file=sys.stderr)
+    try:
+        remaining = sentences()
+        for _ in range(done):
+            next(remaining)
+        _write_predictions(args, classifier, remaining, out, total, done)
+    except KeyboardInterrupt:
+        if output:
+            print(f"\ninterrupted: rerun with --resume to continue {output}", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if output:
+            out.close()  # whole lines only: each is written by one call
+    if output:
+        os.replace(partial_path(output), output)
+        print(f"wrote {total} predictions to {output}", file=sys.stderr)
     return 0
 
 
@@ -220,13 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export-onnx":
         return _export_onnx(args)
     if args.article:
-        if args.texts or args.input:
-            parser.error("--article takes one article file; do not also give sentences or --input")
+        if args.texts or args.input or args.resume:
+            parser.error("--article takes one article file; do not also give sentences, --input or --resume")
         return _article(args)
-    texts = _read_inputs(args)
-    if not texts:
+    if args.texts and args.input:
+        parser.error("give sentences as arguments or a file with --input, not both")
+    if not args.texts and not args.input:
         parser.error("give sentences as arguments, a file with --input, or an article with --article")
-    return _predict(args, texts)
+    if args.resume and not args.output:
+        parser.error("--resume continues an --output file; give --output")
+    return _predict(args)
 
 
 if __name__ == "__main__":

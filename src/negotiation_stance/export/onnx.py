@@ -1,14 +1,16 @@
-"""ONNX export and dynamic int8 quantisation of an exported model (the runtime is ``modeling.onnx_runtime``).
+"""ONNX export, graph fusion and int8 quantisation of an exported model (the runtime is ``modeling.onnx_runtime``).
 
 ``optimum`` does not support transformers 5, so the export uses
-``torch.onnx.export`` and ``onnxruntime.quantization`` directly.
+``torch.onnx.export``, ``onnxruntime.transformers.optimizer`` and
+``onnxruntime.quantization`` directly, in that order: the graph is exported
+with eager attention (SDPA's NaN guards add ops to every layer), fused, and
+quantised after fusion.
 
-The int8 file is faithful to PyTorch by three measured choices, all made on the
+The int8 file is faithful to PyTorch by measured choices, all made on the
 model's own training and validation sentences (never on test or real text):
-reduce-range 7-bit weights (these AVX2 cores multiply u8 x s8 pairs into int16
-with ``vpmaddubsw``, which saturates on full-range weights), fp32 feed-forward
-blocks in the first layers, and an fp32 re-check of the few sentences whose
-int8 top-two logit margin is too small to trust (``recheck_margin``).
+per-channel, reduce-range weights, and an fp32 re-check of the few sentences
+whose int8 top-two logit margin is too small to trust (``recheck_margin``).
+``scripts/quantisation_sweep.py`` reprints the comparison.
 """
 
 from __future__ import annotations
@@ -35,14 +37,13 @@ ONNX_CONFIG = "onnx_config.json"
 
 
 def fp32_nodes(model_path: Path, fp32_ffn_layers: int) -> list[str]:
-    """MatMul nodes of the first ``fp32_ffn_layers`` encoder layers' feed-forward blocks.
+    """Nodes kept in fp32: the pooler and classifier (every matrix product outside the encoder), and
+    the MatMuls of the first ``fp32_ffn_layers`` encoder layers' feed-forward blocks.
 
-    A per-node sensitivity sweep on training sentences showed that quantising
-    these moves the logits most (layer 0's FFN ~60x more than a typical
-    attention projection). With reduce-range weights, keeping 0, 1, 2 or 3 of
-    them in fp32 gave 98.60, 98.98, 99.49 and 99.49% label agreement with
-    PyTorch on the 3,349 training and validation sentences, and a falling
-    logit error (``scripts/quantisation_sweep.py``).
+    Quantising the feed-forward blocks of the first layers moves the logits most
+    (layer 0's ~60x more than a typical attention projection), but keeping them
+    in fp32 costs more speed than re-checking the extra near ties does, so the
+    default keeps none (``scripts/quantisation_sweep.py`` has the numbers).
     """
     import onnx
 
@@ -50,7 +51,9 @@ def fp32_nodes(model_path: Path, fp32_ffn_layers: int) -> list[str]:
     names = []
     for node in onnx.load(str(model_path), load_external_data=False).graph.node:
         match = pattern.search(node.name)
-        if node.op_type == "MatMul" and match and int(match.group(1)) < fp32_ffn_layers:
+        if node.op_type == "Gemm" and "/encoder/" not in node.name:
+            names += [node.name, node.name + "_MatMul"]  # the quantizer rewrites Gemm as <name>_MatMul + Add
+        elif node.op_type == "MatMul" and ("/encoder/" not in node.name or (match and int(match[1]) < fp32_ffn_layers)):
             names.append(node.name)
     return names
 
@@ -101,24 +104,73 @@ def calibration_sentences(path: str | Path) -> list[str]:
     return texts
 
 
-def quantize_int8(fp32: Path, out: Path, *, fp32_ffn_layers: int = 3, reduce_range: bool = True) -> None:
-    """Dynamic int8: per-channel weights on the encoder's MatMuls (embeddings, pooler and
-    classifier stay fp32), except the feed-forward blocks of the first ``fp32_ffn_layers``."""
+def quantize_int8(
+    fp32: Path, out: Path, *, fp32_ffn_layers: int = 0, reduce_range: bool = True, per_channel: bool = True
+) -> None:
+    """Dynamic int8 weights on the encoder's MatMuls (and fused Attention, if any); embeddings, pooler
+    and classifier stay fp32, as do the feed-forward blocks of the first ``fp32_ffn_layers`` layers."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(
         str(fp32),
         str(out),
         weight_type=QuantType.QInt8,
-        per_channel=True,
+        per_channel=per_channel,
         reduce_range=reduce_range,
-        op_types_to_quantize=["MatMul"],
+        op_types_to_quantize=["MatMul", "Attention"],
         nodes_to_exclude=fp32_nodes(fp32, fp32_ffn_layers),
+        # Fused ops (com.microsoft) have no ONNX shape inference: their outputs are fp32.
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
 
-def _export_fp32(model: Any, tokenizer: Any, target: Path, opset: int) -> None:
-    """``torch.onnx.export`` of the logits, with dynamic batch and sequence axes."""
+def quantize_static_int8(
+    fp32: Path, out: Path, tokenizer: Any, texts: Sequence[str], *, batch_size: int = INFERENCE_BATCH_SIZE
+) -> None:
+    """Static int8 (activation ranges fixed beforehand by min/max over ``texts``, which must be training text).
+
+    Compared in ``scripts/quantisation_sweep.py``; not the export's default, because it measured both
+    slower and less faithful than dynamic quantisation (activations of a post-LayerNorm encoder vary
+    too much between sentences for one fixed range).
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    names = list(tokenizer.model_input_names)
+
+    class Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.starts = iter(range(0, len(texts), batch_size))
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            start = next(self.starts, None)
+            if start is None:
+                return None
+            encoded = tokenizer(list(texts[start : start + batch_size]), padding=True, truncation=True)
+            return {n: np.asarray(encoded[n], dtype=np.int64) for n in names if n in encoded}
+
+    quantize_static(
+        str(fp32),
+        str(out),
+        Batches(),
+        quant_format=QuantFormat.QOperator,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        reduce_range=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def export_graph(model: Any, tokenizer: Any, target: Path, *, opset: int = 17, eager_attention: bool = True) -> None:
+    """``torch.onnx.export`` of the logits, with dynamic batch and sequence axes.
+
+    ``eager_attention`` exports the plain MatMul-Softmax-MatMul attention:
+    transformers' default SDPA path adds NaN guards (IsNaN, Where) to every
+    layer, which cost ~6% at run time and hide the pattern from the fusers.
+    """
     import torch
 
     sample = tokenizer(
@@ -137,17 +189,89 @@ def _export_fp32(model: Any, tokenizer: Any, target: Path, opset: int) -> None:
             return self.inner(**dict(zip(names, inputs, strict=True))).logits
 
     model.eval()
-    with torch.no_grad(), atomic_write(target) as tmp:
-        torch.onnx.export(
-            LogitsOnly(),
-            tuple(sample[n] for n in names),
-            str(tmp),
-            input_names=names,
-            output_names=["logits"],
-            dynamic_axes=axes,
-            opset_version=opset,
-            dynamo=False,
-        )
+    previous = model.config._attn_implementation
+    if eager_attention:
+        model.set_attn_implementation("eager")
+    try:
+        with torch.no_grad(), atomic_write(target) as tmp:
+            torch.onnx.export(
+                LogitsOnly(),
+                tuple(sample[n] for n in names),
+                str(tmp),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=axes,
+                opset_version=opset,
+                dynamo=False,
+            )
+    finally:
+        model.set_attn_implementation(previous)
+
+
+# FusionOptions flags the export turns off: measured slower here (see ``fuse_graph``).
+GRAPH_FUSIONS = {"attention": False, "skip_layer_norm": False}
+FUSION_CHECK = ["We are ready to talk.", "Talks can start only once every soldier has left, the minister said."]
+
+
+def fuse_graph(source: Path, target: Path, config: Any, *, fusions: dict[str, bool] | None = None) -> dict[str, int]:
+    """ONNX Runtime's transformer optimizer (model type ``bert``) on ``source``; the fused-op counts.
+
+    ``fusions`` overrides ``FusionOptions`` flags (``enable_<name>``). The default,
+    ``GRAPH_FUSIONS``, leaves two of them off because they measured slower on
+    2 AVX-512 cores with ONNX Runtime 1.32 (interleaved, length-bucketed, batch 16):
+    with every fusion on, the graph ran at 0.93x (fp32) and 0.88x (int8, where
+    ``Attention`` becomes ``QAttention``) of the graph with these two off, and
+    ``SkipLayerNormalization`` took several times the kernel time of LayerNorm + Add.
+    With both off, int8 ran 1.07x the unoptimised eager graph; fp32 the same.
+    """
+    from onnxruntime.transformers import optimizer
+    from onnxruntime.transformers.fusion_options import FusionOptions
+
+    options = FusionOptions("bert")
+    for name, enabled in (GRAPH_FUSIONS if fusions is None else fusions).items():
+        if not hasattr(options, f"enable_{name}"):
+            raise ValueError(f"unknown fusion {name!r}: FusionOptions has no enable_{name}")
+        setattr(options, f"enable_{name}", enabled)
+    fused = optimizer.optimize_model(
+        str(source),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
+        hidden_size=config.hidden_size,
+        optimization_options=options,
+        opt_level=0,  # the session applies its own optimisations at load time
+    )
+    with atomic_write(target) as tmp:
+        fused.save_model_to_file(str(tmp))
+    return {op: n for op, n in fused.get_fused_operator_statistics().items() if n}
+
+
+def build_fp32_graph(model: Any, tokenizer: Any, target: Path, *, opset: int = 17) -> dict[str, Any]:
+    """The fp32 graph of ``export_onnx``: eager-attention export, then fused; what was done, as a record.
+
+    The fused graph must give the unfused graph's logits (within 1e-4) on two
+    padded sentences; if the optimizer mis-reads a model it does not know,
+    the unfused graph is kept, with a warning, rather than a wrong one.
+    """
+    import tempfile
+
+    from negotiation_stance.modeling.onnx_runtime import OnnxLogits
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "unfused.onnx"
+        export_graph(model, tokenizer, plain, opset=opset)
+        record: dict[str, Any] = {"attention": "eager", "optimizer": "onnxruntime.transformers bert"}
+        record["fusions_off"] = sorted(name for name, on in GRAPH_FUSIONS.items() if not on)
+        try:
+            record["fused"] = fuse_graph(plain, target, model.config)
+            error = np.abs(OnnxLogits(plain, tokenizer)(FUSION_CHECK) - OnnxLogits(target, tokenizer)(FUSION_CHECK))
+            if error.max() > 1e-4:
+                raise ValueError(f"fused logits differ from unfused by {error.max():.2g}")
+        except Exception as exc:  # the optimizer is best effort: any failure keeps the exact graph
+            log.warning("graph fusion skipped, the unfused graph is kept: %s", exc)
+            with atomic_write(target) as out:
+                plain.replace(out)
+            record = {"attention": "eager", "optimizer": None, "fusion_error": str(exc)}
+    return record
 
 
 def fit_recheck_margin(
@@ -173,7 +297,7 @@ def export_onnx(
     model_dir: str | Path,
     *,
     opset: int = 17,
-    fp32_ffn_layers: int = 3,
+    fp32_ffn_layers: int = 0,
     calibration_texts: Sequence[str] | None = None,
     calibration_source: str = "",
     target_agreement: float = 0.999,
@@ -192,10 +316,11 @@ def export_onnx(
     # A margin fitted for the previous int8 file must not outlive it if this export fails.
     (folder / ONNX_CONFIG).unlink(missing_ok=True)
     fp32, int8 = folder / ONNX_FP32, folder / ONNX_INT8
-    _export_fp32(model, tokenizer, fp32, opset)
+    graph = build_fp32_graph(model, tokenizer, fp32, opset=opset)
     with atomic_write(int8) as tmp:
         quantize_int8(fp32, tmp, fp32_ffn_layers=fp32_ffn_layers)
     settings: dict[str, Any] = {
+        "graph": graph,
         "quantization": {
             "method": "onnxruntime dynamic, per-channel QInt8 weights, reduce_range",
             "fp32_ffn_layers": fp32_ffn_layers,

@@ -8,7 +8,7 @@ label order are decided in one place.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    BatchEncoding,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -119,18 +120,38 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-def length_sorted_batches(
-    texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int, progress: bool = False
-) -> Iterator[list[int]]:
-    """Indices of ``texts`` in batches of similar length, so padding stays small."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]) + (len(pairs[i]) if pairs else 0))
-    starts: Iterable[int] = range(0, len(order), batch_size)
-    if progress:
-        from tqdm.auto import tqdm
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, *, bucket: bool = True) -> list[list[int]]:
+    """Indices in batches of ``batch_size``; with ``bucket``, sorted by token count so that a
+    batch's rows are almost the same length and padding costs next to nothing."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__) if bucket else list(range(len(lengths)))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
-        starts = tqdm(starts, desc="predict", unit="batch")
-    for start in starts:
-        yield order[start : start + batch_size]
+
+def padding_waste(lengths: Sequence[int], batches: Iterable[Sequence[int]]) -> float:
+    """Padding tokens as a share of real tokens when ``batches`` are padded to their longest row."""
+    padded = sum(len(idx) * max(lengths[i] for i in idx) for idx in batches if len(idx))
+    real = sum(lengths)
+    return padded / real - 1.0 if real else 0.0
+
+
+def pad_rows(tokenizer: PreTrainedTokenizerBase, encoded: Any, idx: Sequence[int], tensors: str) -> BatchEncoding:
+    """The rows ``idx`` of an unpadded encoding, padded to their longest row (on the tokenizer's side)."""
+    if tokenizer.pad_token_id is None:
+        raise ValueError(f"{type(tokenizer).__name__} has no padding token; batches of texts cannot be padded")
+    width = max(len(encoded["input_ids"][i]) for i in idx)
+    left = tokenizer.padding_side == "left"
+    batch = {}
+    for name in (n for n in tokenizer.model_input_names if n in encoded):
+        fill = tokenizer.pad_token_id if name == "input_ids" else 0
+        rows = np.full((len(idx), width), fill, dtype=np.int64)
+        for row, i in enumerate(idx):
+            values = encoded[name][i]
+            if left:
+                rows[row, width - len(values) :] = values
+            else:
+                rows[row, : len(values)] = values
+        batch[name] = rows
+    return BatchEncoding(batch, tensor_type=tensors)
 
 
 def batched_logits(
@@ -143,23 +164,30 @@ def batched_logits(
     max_length: int = 128,
     progress: bool = False,
     tensors: str = "pt",
+    bucket: bool = True,
 ) -> np.ndarray:
-    """Logits in input order from any backend's ``forward(encoded batch)``, in length-sorted batches."""
+    """Logits in input order from any backend's ``forward(padded batch)``.
+
+    The texts are tokenized once, unpadded; with ``bucket`` the batches are
+    formed by token count, so each is padded only to its own longest row.
+    """
+    if not len(texts):
+        return np.zeros((0, 0), dtype=np.float32)
+    encoded = tokenizer(list(texts), list(pairs) if pairs else None, truncation=True, max_length=max_length)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    batches: Iterable[list[int]] = length_sorted_batches(lengths, batch_size, bucket=bucket)
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="predict", unit="batch")
     out: np.ndarray | None = None
-    for idx in length_sorted_batches(texts, pairs, batch_size, progress):
-        encoded = tokenizer(
-            [texts[i] for i in idx],
-            [pairs[i] for i in idx] if pairs else None,
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors=tensors,
-        )
-        logits = forward(encoded)
+    for idx in batches:
+        logits = forward(pad_rows(tokenizer, encoded, idx, tensors))
         if out is None:
             out = np.zeros((len(texts), logits.shape[-1]), dtype=np.float32)
         out[idx] = logits
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    assert out is not None
+    return out
 
 
 def predict_logits(

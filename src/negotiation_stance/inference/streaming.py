@@ -1,0 +1,88 @@
+"""Labelling files of any size in bounded memory: sentences are read lazily, labelled a chunk at a
+time and written as they come, into ``<output>.partial``, so that an interrupted run can resume."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from pathlib import Path
+
+from negotiation_stance.io import DataError, Row, required_text
+
+
+def read_sentences(path: Path, text_field: str = "text") -> Iterator[str]:
+    """The sentences of ``path``, one at a time: ``text_field`` of each line of a ``.jsonl``,
+    else each non-empty line. A bad line raises a DataError naming it when it is reached."""
+    jsonl = path.suffix.lower() == ".jsonl"
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise DataError(path, None, None, f"cannot read the file ({exc.strerror})") from exc
+    with handle:
+        # Binary lines split on b"\n" only: U+2028 and friends stay inside their line, as in io.physical_lines.
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
+            except UnicodeDecodeError as exc:
+                message = f"is not valid UTF-8 ({exc.reason}); save the file as UTF-8"
+                raise DataError(path, number, None, message) from exc
+            if number == 1:
+                line = line.removeprefix("\ufeff")
+            if not line.strip():
+                continue
+            if not jsonl:
+                yield line.strip()
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(path, number, None, f"malformed JSON ({exc.msg} at column {exc.colno})") from exc
+            if not isinstance(record, dict):
+                raise DataError(path, number, None, f"expected a JSON object, got {type(record).__name__}")
+            yield required_text(Row(number, record), path, text_field)
+
+
+def count_sentences(path: Path, text_field: str = "text") -> int:
+    """Read the whole file once, in constant memory: every line is checked before any work starts."""
+    count = sum(1 for _ in read_sentences(path, text_field))
+    if count == 0:
+        raise DataError(path, None, None, "no sentences to label (the file is empty)")
+    return count
+
+
+def chunks(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    """Lists of ``size`` items (the last may be shorter), pulled from ``items`` only as needed."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def partial_path(output: Path) -> Path:
+    """Where a run writes until it finishes (the name ``io.atomic_write`` uses)."""
+    return output.with_name(output.name + ".partial")
+
+
+def resume_point(partial: Path, sentences: Iterable[str]) -> int:
+    """Complete lines of an interrupted run's output; a torn last line is cut off.
+
+    Each written line must carry the input's sentence at its position, so that
+    output from another input file (or another ``--text-field``) is never continued.
+    """
+    expected = iter(sentences)
+    done = end = 0
+    with partial.open("rb+") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break  # torn by the interruption: written again
+            try:
+                text = json.loads(raw)["text"]
+            except (ValueError, KeyError, TypeError) as exc:
+                message = "is not a prediction line; delete the file to start over"
+                raise DataError(partial, done + 1, "text", message) from exc
+            if text != next(expected, None):
+                message = "differs from the input's sentence at this position: it is another run's output"
+                raise DataError(partial, done + 1, "text", message)
+            done, end = done + 1, end + len(raw)
+        handle.truncate(end)
+    return done
