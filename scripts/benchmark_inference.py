@@ -251,6 +251,7 @@ def main() -> None:
     parser.add_argument("--server-backends", default="torch,onnx", help="`serve --backend` values to load (''=skip)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients of the server")
     parser.add_argument("--server-requests", type=int, default=400, help="one-sentence requests per server")
+    parser.add_argument("--gemm-seconds", type=float, default=1.0, help="time spent measuring each GEMM rate")
     args = parser.parse_args()
     texts, source = load_sentences(args.sentences)
     if args.worker:
@@ -354,7 +355,7 @@ def serve_under_load(args: argparse.Namespace, texts: list[str]) -> dict[str, di
 
 def print_compute_limit(args: argparse.Namespace, texts: list[str], results: dict[str, dict]) -> dict:
     """The machine's estimated limit (measured GEMM rate / multiply-adds a sentence) and each backend's share."""
-    limit = compute_limit(args.model, texts, args.threads, args.batch_size)
+    limit = compute_limit(args.model, texts, args.threads, args.batch_size, args.gemm_seconds)
     rates = ", ".join(f"{k} {v:.0f} GMAC/s" for k, v in limit["gemm_gmacs_per_second"].items())
     print(
         f"\n7. Compute limit: {limit['gmacs_per_sentence']:.3f} GMAC a sentence ({limit['mean_tokens']:.1f} tokens); "

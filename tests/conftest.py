@@ -57,6 +57,16 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def tiny_run_seed7(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The tiny run again with another seed (W&B off): a second, different model for seed and soup tests."""
+    from negotiation_stance.training.run import train
+
+    tmp = tmp_path_factory.mktemp("tiny_run_seed7")
+    metrics = train(compose_config("train", tiny_overrides(tmp, "logger=none", "seed=7")))
+    return {"metrics": metrics, "run_dir": tmp / "run", "models_dir": tmp / "models"}
+
+
+@pytest.fixture(scope="session")
 def onnx_model(tiny_run: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the tiny run's model with its ONNX files, calibrated on the fixture's train+validation rows."""
     import shutil

@@ -31,13 +31,11 @@ def _test_predictions(run_dir):
     return [json.loads(line) for line in (run_dir / "predictions_test.jsonl").read_text().splitlines()]
 
 
-def test_same_seed_same_run_and_other_seed_differs(tiny_run, tmp_path):
+def test_same_seed_same_run_and_other_seed_differs(tiny_run, tiny_run_seed7, tmp_path):
     again = train(compose_config("train", tiny_overrides(tmp_path / "a", "logger=none")))
     assert again["test"] == tiny_run["metrics"]["test"]
     assert _test_predictions(tmp_path / "a" / "run") == _test_predictions(tiny_run["run_dir"])
-    other = tmp_path / "b"
-    train(compose_config("train", tiny_overrides(other, "logger=none", "seed=7")))
-    assert _test_predictions(other / "run") != _test_predictions(tiny_run["run_dir"])
+    assert _test_predictions(tiny_run_seed7["run_dir"]) != _test_predictions(tiny_run["run_dir"])
 
 
 def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):

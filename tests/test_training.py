@@ -72,14 +72,11 @@ def test_model_card_is_hub_metadata_with_its_results(tiny_run):
     assert "learning_rate=" in card.text and "upload_folder" in card.text
 
 
-def test_soup_of_two_seeds_loads_in_pipeline_and_differs_from_each(tiny_run, tmp_path):
-    """`make soup`: a second seed's tiny run, averaged with the session's; the soup is a third, loadable model."""
+def test_soup_of_two_seeds_loads_in_pipeline_and_differs_from_each(tiny_run, tiny_run_seed7, tmp_path):
+    """`make soup`: two seeds' tiny runs averaged; the soup is a third, loadable model."""
     from transformers import pipeline
 
-    from negotiation_stance.training.run import train
-
-    train(compose_config("train", tiny_overrides(tmp_path / "b", "logger=none", "seed=7")))
-    runs = [tiny_run["run_dir"], tmp_path / "b" / "run"]
+    runs = [tiny_run["run_dir"], tiny_run_seed7["run_dir"]]
     soup = tmp_path / "soup"
     command = [sys.executable, "scripts/soup.py", *map(str, runs), "--out", str(soup)]
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)

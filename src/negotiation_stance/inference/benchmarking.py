@@ -154,7 +154,9 @@ def _rate(call: Callable[[], Any], macs: float, seconds: float) -> float:
     return count * macs / elapsed
 
 
-def compute_limit(model_dir: str | Path, texts: Sequence[str], threads: int, batch_size: int) -> dict[str, Any]:
+def compute_limit(
+    model_dir: str | Path, texts: Sequence[str], threads: int, batch_size: int, seconds: float = 1.0
+) -> dict[str, Any]:
     """Sentences/s the machine could reach if every multiply-add ran at the measured GEMM rate."""
     from transformers import AutoConfig, AutoTokenizer
 
@@ -163,7 +165,7 @@ def compute_limit(model_dir: str | Path, texts: Sequence[str], threads: int, bat
     tokens = statistics.fmean(len(ids) for ids in tokenizer(list(texts), truncation=True)["input_ids"])
     macs = encoder_macs_per_sentence(config, tokens)
     rows = max(1, round(tokens * batch_size))
-    rates = measured_gemm_rates(config.hidden_size, config.intermediate_size, rows, threads)
+    rates = measured_gemm_rates(config.hidden_size, config.intermediate_size, rows, threads, seconds)
     return {
         "mean_tokens": tokens,
         "gmacs_per_sentence": macs / 1e9,
