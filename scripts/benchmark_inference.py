@@ -245,6 +245,9 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="8,16,32,64", help="'none' skips the batch-size table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--unbucketed", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-unbucketed-rows", action="store_true", help="skip the input-order rows that show what bucketing gives"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--agreement-sentences", type=int, help="score only the first N of each agreement set")
     parser.add_argument("--latency-samples", type=int, default=200, help="single-sentence calls per backend (0: skip)")
@@ -273,7 +276,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     for backend in args.backends.split(","):
         results[backend] = measure(backend, model_dir, args)
-        if backend in UNBUCKETED:
+        if backend in UNBUCKETED and not args.no_unbucketed_rows:
             results[f"{backend} unbucketed"] = measure(backend, model_dir, args, unbucketed=True, latency_samples=0)
     base, ref = results.get("pipeline"), results.get("torch")
     print("\n1. Backends as shipped (unbucketed: batches in input order; padding: tokens added per real token)")

@@ -62,10 +62,11 @@ def test_benchmark_runs_every_onnx_backend(onnx_model, tmp_path):
         "--latency-samples=10",
         "--server-backends=",  # the server under load: test_benchmark_loads_a_live_server (no second server start)
         "--gemm-seconds=0.2",
+        "--no-unbucketed-rows",  # bucketing vs input order: test_streaming's bucketing tests
         f"--json={out}",
     )
     report = json.loads(out.read_text())
-    assert set(report["speed"]) == {"torch", "torch unbucketed", "onnx-fp32"}
+    assert set(report["speed"]) == {"torch", "onnx-fp32"}
     for name, figures in report["speed"].items():
         assert figures["fraction_of_limit"] > 0
         if name.endswith("unbucketed"):
@@ -79,10 +80,7 @@ def test_benchmark_runs_every_onnx_backend(onnx_model, tmp_path):
     assert all(r["per_second"] > 0 for r in report["speed"].values())
     assert report["agreement"]["corpus test split"]["onnx-fp32"] == 1.0
     assert "onnx-fp32" in result.stdout
-    # Length bucketing: batches padded to their own longest row waste less than batches in input order.
-    speed = report["speed"]
-    assert speed["torch"]["padding_waste"] < speed["torch unbucketed"]["padding_waste"]
-    assert "bucketing gives" in result.stdout
+    assert 0 <= report["speed"]["torch"]["padding_waste"] < 0.5
 
 
 @pytest.mark.slow

@@ -211,7 +211,7 @@ def test_unreachable_wandb_falls_back_to_offline(tmp_path, monkeypatch, caplog):
 
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)  # a key, but no server can be reached here
     overrides = tiny_overrides(
-        tmp_path, "logger=wandb", "wandb.mode=online", "wandb.init_timeout=5", "wandb.log_model=false"
+        tmp_path, "logger=wandb", "wandb.mode=online", "wandb.init_timeout=2", "wandb.log_model=false"
     )
     with caplog.at_level("WARNING"):
         metrics = train(compose_config("train", overrides))
