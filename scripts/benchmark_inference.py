@@ -321,13 +321,13 @@ def main() -> None:
     for name, a in agreement.items():
         parts = [f"{key} {100 * a[key]:.2f}% ({a[key + '_differ']} differ)" for key in BACKENDS[2:]]
         print(f"  {name:<18} n={a['n']:<5} " + "   ".join(parts))
-    servers = serve_under_load(args, texts)
-    limit = print_compute_limit(args, texts, results)
     latency = {name: r["latency"] for name, r in results.items() if r.get("latency")}
     if latency:
         print("\n5. Single-sentence latency (one sentence per call, as a server request sees it):")
         for name, lat in latency.items():
             print(f"  {name:<18} p50 {lat['p50_ms']:7.1f} ms   p99 {lat['p99_ms']:7.1f} ms   (n={lat['n']})")
+    servers = serve_under_load(args, texts)
+    limit = print_compute_limit(args, texts, results)
     if args.json:
         strip = lambda table: {k: {kk: vv for kk, vv in v.items() if kk != "labels"} for k, v in table.items()}  # noqa: E731
         report = {"speed": strip(results), "steps": strip(steps), "batch_sizes": sizes, "agreement": agreement}
