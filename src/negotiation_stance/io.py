@@ -67,18 +67,20 @@ def read_records(path: str | Path) -> list[Row]:
         raise DataError(path, None, None, "file is empty")
     if path.suffix.lower() == ".csv":
         return _read_csv(path, raw)
-    rows: list[Row] = []
-    for number, line in enumerate(physical_lines(raw), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, number, None, f"malformed JSON ({exc.msg} at column {exc.colno})") from exc
-        if not isinstance(record, dict):
-            raise DataError(path, number, None, f"expected a JSON object, got {type(record).__name__}")
-        rows.append(Row(number, record))
-    return rows
+    return [
+        parse_json_line(path, number, line) for number, line in enumerate(physical_lines(raw), start=1) if line.strip()
+    ]
+
+
+def parse_json_line(path: Path, number: int, line: str) -> Row:
+    """One JSON-lines record, or a DataError naming the file and line (shared with streaming reads)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(path, number, None, f"malformed JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(record, dict):
+        raise DataError(path, number, None, f"expected a JSON object, got {type(record).__name__}")
+    return Row(number, record)
 
 
 def _read_csv(path: Path, raw: str) -> list[Row]:

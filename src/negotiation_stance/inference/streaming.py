@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
-from negotiation_stance.io import DataError, Row, required_text
+from negotiation_stance.io import DataError, parse_json_line, required_text
 
 
 def read_sentences(path: Path, text_field: str = "text") -> Iterator[str]:
@@ -34,13 +34,7 @@ def read_sentences(path: Path, text_field: str = "text") -> Iterator[str]:
             if not jsonl:
                 yield line.strip()
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(path, number, None, f"malformed JSON ({exc.msg} at column {exc.colno})") from exc
-            if not isinstance(record, dict):
-                raise DataError(path, number, None, f"expected a JSON object, got {type(record).__name__}")
-            yield required_text(Row(number, record), path, text_field)
+            yield required_text(parse_json_line(path, number, line), path, text_field)
 
 
 def count_sentences(path: Path, text_field: str = "text") -> int:
