@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from negotiation_stance.config import INFERENCE_BATCH_SIZE, find_checkout
 from negotiation_stance.export.onnx import ONNX_CONFIG, ONNX_FP32, ONNX_INT8, onnx_settings
 from negotiation_stance.inference.benchmarking import (
     compute_limit,
+    peak_rss_mb,
     server_throughput,
     single_sentence_latency,
     start_server,
@@ -75,14 +75,6 @@ def load_sentences(n: int) -> tuple[list[str], str]:
     if len(texts) < n:
         texts = (texts * (n // len(texts) + 1))[:n]
     return texts[:n], str(source)
-
-
-def _peak_rss_mb() -> float:
-    # VmHWM is this process's own high-water mark; ru_maxrss would carry the parent's over exec.
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _onnx_kwargs(backend: str) -> dict:
@@ -130,7 +122,7 @@ def worker(backend: str, model: str, texts: list[str], args: argparse.Namespace)
         "seconds": min(times),
         "seconds_all": times,
         "per_second": len(texts) / min(times),
-        "peak_mb": _peak_rss_mb(),
+        "peak_mb": peak_rss_mb(),
         "recheck_fraction": recheck_fraction,
         "padding_waste": waste,
         "labels": labels,

@@ -42,6 +42,7 @@ def worker(overrides: list[str], out_dir: Path) -> dict:
     from omegaconf import open_dict
 
     from negotiation_stance.config import register_configs
+    from negotiation_stance.inference.benchmarking import peak_rss_mb
     from negotiation_stance.training.run import train
 
     register_configs()
@@ -69,7 +70,6 @@ def worker(overrides: list[str], out_dir: Path) -> dict:
     start = time.perf_counter()
     record = train(cfg)
     wall = time.perf_counter() - start
-    peak = next(int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines() if "VmHWM" in line)
     real = record.get("real", {})
     return {
         "wall_seconds": wall,
@@ -80,7 +80,7 @@ def worker(overrides: list[str], out_dir: Path) -> dict:
         "batch_size": cfg.training.batch_size,
         "validation_macro_f1": record["validation"]["macro_f1"],
         "real_dev_macro_f1": real.get("real_dev", {}).get("macro_f1"),
-        "peak_mb": peak / 1024,
+        "peak_mb": peak_rss_mb(),
     }
 
 

@@ -87,6 +87,9 @@ def test_soup_of_two_seeds_loads_in_pipeline_and_differs_from_each(tiny_run, tin
         clf = pipeline("text-classification", model=str(folder), device="cpu", top_k=None)
         scores.append([{p["label"]: p["score"] for p in ranked} for ranked in clf(texts)])
     assert set(scores[0][0]) == set(tiny_run["metrics"]["labels"])
+    from huggingface_hub import ModelCard
+
+    assert "model-soup" in ModelCard.load(soup / "README.md").data.tags
     for ingredient in scores[1:]:
         assert any(abs(s[k] - i[k]) > 1e-4 for s, i in zip(scores[0], ingredient, strict=True) for k in s)
     # Models that cannot be averaged are refused in one line.

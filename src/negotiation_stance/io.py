@@ -109,19 +109,6 @@ def required_text(row: Row, path: Path | str, field: str) -> str:
 
 
 @contextmanager
-def atomic_write(path: Path) -> Iterator[Path]:
-    """Yield ``<path>.partial`` to write; rename it to ``path`` on success, remove it on failure."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-
-
-@contextmanager
 def atomic_write_all(paths: Iterable[Path]) -> Iterator[list[Path]]:
     """Yield one ``.partial`` per path; replace them all only when every write succeeded.
 
@@ -141,6 +128,13 @@ def atomic_write_all(paths: Iterable[Path]) -> Iterator[list[Path]]:
         raise
     for tmp, target in zip(partials, targets, strict=True):
         os.replace(tmp, target)
+
+
+@contextmanager
+def atomic_write(path: Path) -> Iterator[Path]:
+    """Yield ``<path>.partial`` to write; rename it to ``path`` on success, remove it on failure."""
+    with atomic_write_all([path]) as (tmp,):
+        yield tmp
 
 
 def write_jsonl_to(path: Path, rows: Iterable[dict[str, Any]]) -> None:

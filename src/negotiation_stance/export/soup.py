@@ -22,6 +22,7 @@ import torch
 
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.export.folder import export_model
+from negotiation_stance.export.model_card import card_metadata
 from negotiation_stance.modeling import load_exported
 
 log = logging.getLogger(__name__)
@@ -90,9 +91,10 @@ def make_soup(runs: list[str | Path], target: Path) -> Path:
 
 def _card(folders: list[Path], labels: list[str]) -> str:
     ingredients = "\n".join(f"- `{folder}`" for folder in folders)
+    metadata = card_metadata(str(folders[0]), {})  # no scores: a soup is scored afterwards
+    metadata.tags = [*metadata.tags, "model-soup"]
     return (
-        "---\nlibrary_name: transformers\npipeline_tag: text-classification\nlanguage: en\nlicense: apache-2.0\n"
-        "tags:\n- stance-detection\n- negotiation-stance\n- model-soup\n---\n\n"
+        f"---\n{metadata.to_yaml()}\n---\n\n"
         "# negotiation-stance model soup\n\n"
         f"The uniform average of the weights of {len(folders)} fine-tuned models (Wortsman et al., 2022), "
         f"labels {', '.join(f'`{label}`' for label in labels)}. Ingredients:\n\n{ingredients}\n\n"

@@ -22,6 +22,16 @@ from pathlib import Path
 from typing import Any
 
 
+def peak_rss_mb() -> float:
+    """This process's own high-water mark (VmHWM); ru_maxrss would carry the parent's over exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
     """p50 and p99 in milliseconds (nearest-rank p99, so 100 samples name their second-worst)."""
     ordered = sorted(seconds)
