@@ -69,6 +69,9 @@ search: setup ## Optuna (TPE) search maximising validation macro-F1: make search
 compare: setup ## Table of finished runs (mean ± sd over seeds, baselines, paired bootstrap); offline
 	$(BIN)/python scripts/compare.py $(ARGS)
 
+ablate: setup ## Recipe ablation, 3 seeds each, best variant souped, table into docs/experiments.md: make ablate ARGS="--variants default,llrd"
+	$(BIN)/python scripts/ablate.py --out docs/experiments.md $(ARGS)
+
 soup: setup ## Average the weights of several runs' models into one (uniform soup): make soup RUNS="<run> <run> ..."
 	$(BIN)/python scripts/soup.py $(RUNS) $(ARGS)
 
@@ -111,4 +114,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare soup evaluate predict export-onnx benchmark benchmark-train serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train serve test test-full test-gpu lint format clean

@@ -132,6 +132,8 @@ def test_readme_configuration_table_matches_the_composed_config(tmp_path):
         ("training.learning_rate=-1e-4", r"training\.learning_rate must be > 0, got -0\.0001"),
         ("training.batch_size=0", r"training\.batch_size must be > 0, got 0"),
         ("training.warmup_ratio=1.5", r"training\.warmup_ratio must be in \[0, 1\)"),
+        ("training.label_smoothing=1.0", r"training\.label_smoothing must be in \[0, 1\), got 1\.0"),
+        ("training.layer_lr_decay=0", r"training\.layer_lr_decay must be in \(0, 1\], got 0"),
     ],
 )
 def test_bad_settings_fail_before_any_work_naming_the_key(tmp_path, override, message):

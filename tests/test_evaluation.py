@@ -71,3 +71,51 @@ def test_scale_logits_divides_by_the_temperature():
     before = model(input_ids=ids).logits
     scale_logits(model, 0.5)
     assert torch.allclose(model(input_ids=ids).logits, before * 0.5, atol=1e-6)
+
+
+def _set(rows: list[tuple[str, int]]):
+    from negotiation_stance.evaluation.scoring import LabelledSet
+
+    return LabelledSet([{"id": str(i), "text": t, "label": g} for i, (t, g) in enumerate(rows)])
+
+
+def test_a_four_label_model_is_also_scored_three_way_on_the_stance_rows():
+    """The stance rows only, argmax over the stance labels: a `none`-heavy mistake does not count."""
+    from negotiation_stance.evaluation.report import EvalSettings
+    from negotiation_stance.evaluation.scoring import report_sets
+
+    labels = ["pro_negotiation", "skeptical", "conditional", "none"]
+    settings = EvalSettings(tuple(labels[:3]), 10, 0.95, 10, 5, 0)
+    labelled = _set([("a", 0), ("b", 1), ("c", 2), ("d", 3)])
+    # Row 0: `none` wins overall but pro_negotiation leads the stance labels; row 2 is wrong either way.
+    logits = np.log(
+        np.array([[0.3, 0.1, 0.1, 0.5], [0.1, 0.8, 0.05, 0.05], [0.6, 0.2, 0.1, 0.1], [0.1, 0.1, 0.1, 0.7]])
+    )
+    report = report_sets({"real": labelled}, {"real": logits}, labels, settings)["real"]
+    three = report.metrics["three_way"]
+    assert three["n"] == 3
+    assert three["accuracy"] == pytest.approx(2 / 3)
+    assert report.metrics["accuracy"] == pytest.approx(2 / 4)
+
+
+def test_a_three_label_model_is_also_scored_four_way_through_the_article_rule():
+    """`none` unless the sentence mentions talks and the top probability reaches the article threshold."""
+    from negotiation_stance.evaluation.report import EvalSettings
+    from negotiation_stance.evaluation.scoring import LabelledSet, report_sets
+
+    labels = ["pro_negotiation", "skeptical", "conditional"]
+    settings = EvalSettings(tuple(labels), 10, 0.95, 10, 5, 0)
+    stance = _set([("We are ready for talks.", 0), ("The talks are a sham.", 1)]).rows
+    none_rows = [
+        {"id": "n1", "text": "The weather was cold.", "label": 3},  # no talk word: none
+        {"id": "n2", "text": "The talks were held in a hotel.", "label": 3},  # talk word, confident: wrongly a stance
+    ]
+    labelled = LabelledSet(stance, {"none": 2}, none_rows)
+    logits = np.log(np.array([[0.9, 0.05, 0.05], [0.4, 0.35, 0.25], [0.9, 0.05, 0.05], [0.1, 0.8, 0.1]]))
+    report = report_sets({"real": labelled}, {"real": logits}, labels, settings)["real"]
+    assert report.metrics["n"] == 2 and report.metrics["dropped"] == {"none": 2}
+    four = report.metrics["four_way"]
+    # Row 1 is below the threshold (0.40): none. Row n1 has no talk word: none. Row n2: skeptical.
+    assert four["n"] == 4
+    assert four["accuracy"] == pytest.approx(2 / 4)
+    assert four["per_class"]["none"]["support"] == 2 and four["per_class"]["none"]["recall"] == pytest.approx(0.5)

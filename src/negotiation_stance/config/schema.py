@@ -77,6 +77,12 @@ class TrainingConfig:
     save_total_limit: int
     # Fit a temperature on validation and bake it into the exported classifier.
     calibrate: bool
+    # Cross-entropy label smoothing in [0, 1) (0 = off).
+    label_smoothing: float
+    # Weigh each label by n / (k * count) in the loss, so rare labels count as much as common ones.
+    class_weights: bool
+    # Layer-wise learning-rate decay in (0, 1]: layer l learns at lr * decay^(top - l); 1 = off.
+    layer_lr_decay: float
     # null = fresh run; true = newest unfinished run; or a run folder path.
     resume: str | None
 

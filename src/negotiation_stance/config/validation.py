@@ -26,6 +26,10 @@ def training_problems(training: Any) -> list[str]:
         problems.append(f"training.warmup_ratio must be in [0, 1), got {training.warmup_ratio}")
     if training.weight_decay < 0 or training.early_stopping_patience < 0:
         problems.append("training.weight_decay and training.early_stopping_patience must be >= 0")
+    if not 0.0 <= training.label_smoothing < 1.0:
+        problems.append(f"training.label_smoothing must be in [0, 1), got {training.label_smoothing}")
+    if not 0.0 < training.layer_lr_decay <= 1.0:
+        problems.append(f"training.layer_lr_decay must be in (0, 1], got {training.layer_lr_decay}")
     if training.max_length < 8:
         problems.append(f"training.max_length must be >= 8 tokens, got {training.max_length}")
     return problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,11 @@ import numpy as np
 
 from negotiation_stance import tracking
 from negotiation_stance.data import load_split
+from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport, write_reports
 from negotiation_stance.labels import STANCE_LABELS
-from negotiation_stance.modeling.model import predict_logits
+from negotiation_stance.modeling.model import predict_logits, softmax
+from negotiation_stance.text import about_talks
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +30,19 @@ EVAL_SPLITS = ("validation", "test")
 
 LogitsFn = Callable[[Sequence[dict[str, Any]]], np.ndarray]
 
+# Article mode's relevance threshold (predict --threshold, the server's default): a three-label
+# model's sentence counts as a statement only if it mentions talks and its top probability reaches it.
+ARTICLE_THRESHOLD = 0.5
+
 
 @dataclass
 class LabelledSet:
     rows: list[dict[str, Any]]
     # Rows left out because the model has no such label; None when nothing could be dropped.
     dropped: dict[str, int] | None = None
+    # A real set scored by a three-label model: its `none` rows, left out of ``rows`` but still
+    # predicted, so the model is also scored four-way through article mode's relevance rule.
+    none_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def torch_logits_fn(model: Any, tokenizer: Any, *, batch_size: int, max_length: int) -> LogitsFn:
@@ -65,9 +74,15 @@ def load_real_sets(eval_dir: Path, names: Sequence[str], labels: Sequence[str]) 
         if not path.is_file():
             log.info("Real-text set %s skipped: %s not found.", name, path)
             continue
-        drop = [] if "none" in labels else ["none"]
-        rows, dropped = load_split(path, labels=list(labels), id_field="id", drop_labels=drop)
-        sets[name] = LabelledSet(rows, dict(dropped))
+        if "none" in labels:
+            rows, _ = load_split(path, labels=list(labels), id_field="id")
+            sets[name] = LabelledSet(rows, {})
+            continue
+        # `none` gets the id after the model's labels, so stance rows keep the model's ids.
+        rows, _ = load_split(path, labels=[*labels, "none"], id_field="id")
+        stance = [r for r in rows if r["label"] < len(labels)]
+        none = [r for r in rows if r["label"] == len(labels)]
+        sets[name] = LabelledSet(stance, {"none": len(none)} if none else {}, none)
     return sets
 
 
@@ -90,14 +105,51 @@ def report_sets(
     for name, labelled in sets.items():
         rows = labelled.rows
         ids, texts, gold = [str(r["id"]) for r in rows], [r["text"] for r in rows], [int(r["label"]) for r in rows]
-        reports[name] = SplitReport(name, ids, texts, gold, logits[name], list(labels), settings, temperature)
+        own = logits[name][: len(rows)]
+        reports[name] = report = SplitReport(name, ids, texts, gold, own, list(labels), settings, temperature)
         if labelled.dropped is not None:
-            reports[name].metrics["dropped"] = labelled.dropped
+            report.metrics["dropped"] = labelled.dropped
+        if "none" in labels:
+            report.metrics["three_way"] = three_way_scores(report)
+        elif labelled.none_rows:
+            none_logits = logits[name][len(rows) :]
+            report.metrics["four_way"] = four_way_scores(report, labelled.none_rows, none_logits)
     return reports
 
 
+def three_way_scores(report: SplitReport) -> dict[str, Any]:
+    """A four-label model on the stance rows, choosing among the stance labels only: comparable with three labels."""
+    stance = [i for i, label in enumerate(report.labels) if label != "none"]
+    keep = [k for k, gold in enumerate(report.gold) if gold in stance]
+    gold = [stance.index(report.gold[k]) for k in keep]
+    predicted = report.probs[keep][:, stance].argmax(axis=-1).tolist() if keep else []
+    scores = classification_metrics(gold, predicted, [report.labels[i] for i in stance])
+    return {key: scores[key] for key in ("macro_f1", "accuracy", "n", "per_class")}
+
+
+def four_way_scores(
+    report: SplitReport,
+    none_rows: Sequence[dict[str, Any]],
+    none_logits: np.ndarray,
+    threshold: float = ARTICLE_THRESHOLD,
+) -> dict[str, Any]:
+    """A three-label model on every row, `none` by article mode's rule: comparable with a four-label model."""
+    labels = [*report.labels, "none"]
+    texts = [*report.texts, *(r["text"] for r in none_rows)]
+    gold = [*report.gold, *([len(report.labels)] * len(none_rows))]
+    probs = np.concatenate([report.probs, softmax(none_logits / report.temperature)]) if none_rows else report.probs
+    predicted = [
+        int(p.argmax()) if about_talks(text) and p.max() >= threshold else len(report.labels)
+        for text, p in zip(texts, probs, strict=True)
+    ]
+    scores = classification_metrics(gold, predicted, labels)
+    rule = f"none unless the sentence mentions talks (text.about_talks) and its top probability >= {threshold}"
+    return {**{key: scores[key] for key in ("macro_f1", "accuracy", "n", "per_class")}, "none_rule": rule}
+
+
 def predict_sets(sets: dict[str, LabelledSet], logits_fn: LogitsFn) -> dict[str, np.ndarray]:
-    return {name: logits_fn(labelled.rows) for name, labelled in sets.items()}
+    """Logits of each set's ``rows``, then of its ``none_rows``."""
+    return {name: logits_fn([*labelled.rows, *labelled.none_rows]) for name, labelled in sets.items()}
 
 
 def evaluate_and_report(

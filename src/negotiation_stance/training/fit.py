@@ -30,6 +30,7 @@ from negotiation_stance.errors import ConfigError, MissingPathError
 from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.io import write_json
 from negotiation_stance.modeling.model import count_truncated
+from negotiation_stance.training.recipes import balanced_class_weights, cross_entropy_loss, layerwise_param_groups
 from negotiation_stance.training.resume import last_complete_checkpoint
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,24 @@ class RunTrainer(Trainer):
 
     # The loss summed over the steps before this train() call (read from the resumed checkpoint).
     loss_before: float = 0.0
+    # training.layer_lr_decay: 1.0 = one learning rate for every layer (transformers' own optimizer groups).
+    layer_lr_decay: float = 1.0
+
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        if self.layer_lr_decay == 1.0 or self.optimizer is not None:
+            return super().create_optimizer(model)
+        opt_model = self.model if model is None else model
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        optimizer_kwargs.pop("lr", None)  # each group carries its own
+        groups = layerwise_param_groups(
+            opt_model,
+            self.args.learning_rate,
+            self.layer_lr_decay,
+            self.args.weight_decay,
+            set(self.get_decay_parameter_names(opt_model)),
+        )
+        self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
 
     def run_train_loss(self) -> float:
         """Once train() has finished: the mean loss over every step of the run."""
@@ -198,6 +217,11 @@ def fit(
     max_length = cfg.training.max_length
     encoded = {split: tokenize(splits[split], tokenizer, max_length, split) for split in ("train", "validation")}
     patience = cfg.training.early_stopping_patience
+    t = cfg.training
+    weights = balanced_class_weights(encoded["train"]["label"], len(cfg.data.labels)) if t.class_weights else None
+    if weights is not None:
+        log.info("Class weights (balanced): %s", dict(zip(cfg.data.labels, weights.tolist(), strict=True)))
+    custom_loss = weights is not None or t.label_smoothing > 0
     trainer = RunTrainer(
         model=model,
         args=args,
@@ -207,7 +231,9 @@ def fit(
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=macro_f1_metric(list(cfg.data.labels)),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)] if patience > 0 else [],
+        compute_loss_func=cross_entropy_loss(weights, t.label_smoothing) if custom_loss else None,
     )
+    trainer.layer_lr_decay = t.layer_lr_decay
     checkpoint = resume_checkpoint(Path(args.output_dir), resumed)
     if checkpoint is not None:
         trainer.loss_before = loss_before(checkpoint)

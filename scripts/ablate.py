@@ -1,0 +1,140 @@
+"""``make ablate``: train each recipe variant over seeds, soup the best, and write the table (docs/experiments.md).
+
+  python scripts/ablate.py [--variants default,class_weights,...] [--seeds 42,1,2] [--out docs/experiments.md]
+  python scripts/ablate.py --from logs/ablate/<time>      # only rebuild the table from finished runs
+
+Each variant is a preset ``configs/experiment/ablate_<name>.yaml``; all of them run as one
+Hydra multirun (``scripts/train.py -m experiment=... seed=...``) in one sweep folder, so
+``make compare`` and W&B see them as ordinary runs. The best variant is chosen on real
+text (mean ``real_dev`` 3-way macro-F1 over seeds), never on the corpus test split; its seed
+models are then averaged into a uniform soup, scored by ``scripts/evaluate.py`` and added
+as one more row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from negotiation_stance.errors import UserError
+from negotiation_stance.evaluation.ablation import (
+    BASELINE,
+    PRESET_PREFIX,
+    ablation_rows,
+    best_variant,
+    collect_variants,
+    markdown_table,
+    real_scores,
+)
+from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
+from negotiation_stance.export.soup import make_soup
+
+SCRIPTS = Path(__file__).resolve().parent
+PRESETS = SCRIPTS.parent / "configs" / "experiment"
+DEFAULT_VARIANTS = "default,class_weights,label_smoothing,llrd,4label,mpnet"
+BEGIN, END = "<!-- ablation table: begin (scripts/ablate.py) -->", "<!-- ablation table: end -->"
+
+
+def run_sweep(variants: list[str], seeds: str, overrides: list[str], sweep_dir: Path) -> None:
+    experiments = ",".join(PRESET_PREFIX + v for v in variants)
+    command = [sys.executable, str(SCRIPTS / "train.py"), "-m", f"experiment={experiments}", f"seed={seeds}"]
+    command += [f"hydra.sweep.dir={sweep_dir}", *overrides]
+    print("+", " ".join(command), flush=True)
+    if subprocess.run(command).returncode != 0:
+        raise SystemExit(f"error: the sweep failed; finished runs are in {sweep_dir} (rebuild with --from)")
+
+
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def write_between_markers(path: Path, text: str) -> None:
+    """Replace what lies between the ablation markers of ``path`` (its prose stays), or write the file anew."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        text = f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}"
+    else:
+        text = f"{BEGIN}\n{text}{END}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def soup_row(sweep_dir: Path, variant: str, runs: list[Path], data: str, overrides: list[str]) -> dict | None:
+    """Average the seeds of ``variant``, score the soup like any exported model, and return its table row."""
+    if len(runs) < 2:
+        return None
+    folder = sweep_dir / "soup"
+    model = make_soup(runs, folder / "model")
+    command = [sys.executable, str(SCRIPTS / "evaluate.py"), f"model_dir={model}", f"data={data}"]
+    command += [f"hydra.run.dir={folder / 'evaluation'}", *(o for o in overrides if not o.startswith("training."))]
+    if subprocess.run(command).returncode != 0:
+        raise SystemExit(f"error: scoring the soup failed ({folder})")
+    record = RunRecord.read(folder / "evaluation" / RECORD_FILE)
+    three, four = real_scores(record, "real_dev")
+    return {
+        "variant": f"soup of {variant}",
+        "labels": len(record.labels),
+        "seeds": f"{len(runs)} averaged",
+        "validation": fmt(record.splits["validation"]["macro_f1"]),
+        "corpus test": fmt(record.splits["test"]["macro_f1"]),
+        "real_dev 3-way": fmt(three),
+        "real_dev 4-way": fmt(four),
+        f"Δ 3-way vs {BASELINE} (p per seed)": "–",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma-separated (default {DEFAULT_VARIANTS})")
+    parser.add_argument("--seeds", default="42,1,2")
+    parser.add_argument("--overrides", default="", help='Hydra overrides for every run, e.g. "training.epochs=3"')
+    parser.add_argument("--from", dest="source", type=Path, help="a finished sweep folder: only rebuild the table")
+    parser.add_argument("--out", type=Path, help="also write the table here (make ablate: docs/experiments.md)")
+    parser.add_argument("--no-soup", action="store_true")
+    args = parser.parse_args()
+    overrides = args.overrides.split()
+    variants = [v for v in args.variants.split(",") if v]
+    missing = [v for v in variants if not (PRESETS / f"{PRESET_PREFIX}{v}.yaml").is_file()]
+    if missing:
+        known = sorted(p.stem.removeprefix(PRESET_PREFIX) for p in PRESETS.glob(f"{PRESET_PREFIX}*.yaml"))
+        print(f"error: --variants: no preset for {missing}; known: {known}", file=sys.stderr)
+        return 2
+    if args.source:
+        sweep_dir = args.source
+    else:
+        sweep_dir = Path.cwd() / "logs" / "ablate" / time.strftime("%Y-%m-%d_%H-%M-%S")
+        run_sweep(variants, args.seeds, overrides, sweep_dir)
+    found = collect_variants(sweep_dir)
+    if not found:
+        print(f"error: no finished ablation runs under {sweep_dir}", file=sys.stderr)
+        return 2
+    rows = ablation_rows(found)
+    best = best_variant(rows)
+    if best and not args.no_soup:
+        runs = [folder for _, folder, _ in found[best].runs]
+        try:
+            row = soup_row(sweep_dir, best, runs, found[best].runs[0][2].data["name"], overrides)
+        except UserError as exc:
+            print(f"error: soup of {best}: {exc}", file=sys.stderr)
+            return 2
+        if row:
+            rows.append(row)
+    table = markdown_table(rows)
+    text = (
+        f"Runs: `{sweep_dir}`. Sorted by mean real_dev 3-way macro-F1 after the default (the rule that "
+        f"chooses the default); the corpus test split is reported, never used to choose. "
+        f"Best variant: **{best}**.\n\n{table}\n"
+    )
+    (sweep_dir / "experiments.md").write_text(text, encoding="utf-8")
+    if args.out:
+        write_between_markers(args.out, text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""The ablation table (``make ablate`` -> docs/experiments.md): recipe variants over seeds, corpus and real text.
+
+A variant is a preset ``configs/experiment/ablate_<name>.yaml``. Three- and four-label
+models are put on the same footing through the cross-task scores every run records
+(``three_way`` for a four-label model, ``four_way`` through article mode's rule for a
+three-label one; see ``evaluation.scoring``), and each variant is tested against the
+default with a paired bootstrap on the same real sentences, seed against seed.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from negotiation_stance.evaluation.metrics import paired_bootstrap
+from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
+from negotiation_stance.labels import STANCE_LABELS
+
+PRESET_PREFIX = "ablate_"
+BASELINE = "default"
+
+
+@dataclass
+class Variant:
+    name: str
+    labels: list[str]
+    # (seed, run folder, record), sorted by seed.
+    runs: list[tuple[int, Path, RunRecord]] = field(default_factory=list)
+
+
+def variant_name(record: RunRecord) -> str | None:
+    """``class_weights`` for a run made with ``experiment=ablate_class_weights``; None for other runs."""
+    for override in record.overrides:
+        key, _, value = override.partition("=")
+        if key.lstrip("+") == "experiment" and value.startswith(PRESET_PREFIX):
+            return value[len(PRESET_PREFIX) :]
+    return None
+
+
+def collect_variants(root: Path) -> dict[str, Variant]:
+    """Every finished ablation run below ``root``, grouped by variant."""
+    variants: dict[str, Variant] = {}
+    for path in sorted(root.rglob(RECORD_FILE)):
+        record = RunRecord.read(path)
+        name = variant_name(record)
+        if record.kind != "train" or name is None:
+            continue
+        variant = variants.setdefault(name, Variant(name, list(record.labels)))
+        variant.runs.append((int(record.seed), path.parent, record))
+    for variant in variants.values():
+        variant.runs.sort(key=lambda run: run[0])
+    return variants
+
+
+def real_scores(record: RunRecord, real_set: str) -> tuple[float | None, float | None]:
+    """(3-way, 4-way) macro-F1 on ``real_set``, whichever label set the model has; None where not scored."""
+    block = record.real.get(real_set) or {}
+    if not block:
+        return None, None
+    if "none" in record.labels:
+        return block.get("three_way", {}).get("macro_f1"), block["macro_f1"]
+    return block["macro_f1"], block.get("four_way", {}).get("macro_f1")
+
+
+def stance_predictions(folder: Path, real_set: str) -> dict[str, tuple[int, int]]:
+    """Per stance sentence of ``real_set``: (gold, predicted) over the three stance labels only.
+
+    A four-label model's prediction is its most probable stance label, as in its 3-way score.
+    """
+    path = folder / f"predictions_{real_set}.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the run did not score {real_set}")
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["gold"] not in STANCE_LABELS:
+            continue
+        probs = [row["probabilities"][label] for label in STANCE_LABELS]
+        out[row["id"]] = (STANCE_LABELS.index(row["gold"]), int(np.argmax(probs)))
+    return out
+
+
+def paired_against(a: Path, b: Path, real_set: str, samples: int, seed: int) -> dict[str, float]:
+    """Paired bootstrap of 3-way macro-F1 on ``real_set``: run ``a`` against run ``b``, the same sentences."""
+    pa, pb = stance_predictions(a, real_set), stance_predictions(b, real_set)
+    ids = sorted(set(pa) & set(pb))
+    if len(ids) != len(pa) or len(ids) != len(pb):
+        raise ValueError(f"{a} and {b} were not scored on the same {real_set} sentences")
+    gold = [pa[i][0] for i in ids]
+    return paired_bootstrap(
+        gold, [pa[i][1] for i in ids], [pb[i][1] for i in ids], len(STANCE_LABELS), samples=samples, seed=seed
+    )
+
+
+def _mean_sd(values: list[float | None]) -> str:
+    kept = [v for v in values if v is not None]
+    if not kept:
+        return "–"
+    if len(kept) == 1:
+        return f"{kept[0]:.3f}"
+    return f"{statistics.mean(kept):.3f} ± {statistics.stdev(kept):.3f}"
+
+
+def _mean(values: list[float | None]) -> float:
+    kept = [v for v in values if v is not None]
+    return statistics.mean(kept) if kept else float("nan")
+
+
+def ablation_rows(
+    variants: dict[str, Variant], real_set: str = "real_dev", samples: int = 2000
+) -> list[dict[str, Any]]:
+    """One row per variant, the default first, the others by mean real 3-way macro-F1 (how the default is chosen)."""
+    base = variants.get(BASELINE)
+    base_by_seed = {seed: folder for seed, folder, _ in base.runs} if base else {}
+    rows = []
+    for variant in variants.values():
+        records = [record for _, _, record in variant.runs]
+        three, four = zip(*(real_scores(r, real_set) for r in records), strict=True)
+        row: dict[str, Any] = {
+            "variant": variant.name,
+            "labels": len(variant.labels),
+            "seeds": ",".join(str(seed) for seed, _, _ in variant.runs),
+            "validation": _mean_sd([r.splits["validation"]["macro_f1"] for r in records]),
+            "corpus test": _mean_sd([r.splits["test"]["macro_f1"] for r in records]),
+            f"{real_set} 3-way": _mean_sd(list(three)),
+            f"{real_set} 4-way": _mean_sd(list(four)),
+            "_sort": _mean(list(three)),
+        }
+        tests = []
+        if variant.name != BASELINE:
+            for seed, folder, _ in variant.runs:
+                if seed in base_by_seed and all(three):
+                    tests.append(paired_against(folder, base_by_seed[seed], real_set, samples, seed))
+        p_values = " / ".join(f"{t['p_value']:.2f}" for t in tests)
+        delta = statistics.mean(t["delta_macro_f1"] for t in tests) if tests else 0.0
+        row[f"Δ 3-way vs {BASELINE} (p per seed)"] = f"{delta:+.3f} (p {p_values})" if tests else "–"
+        rows.append(row)
+    rows.sort(key=lambda r: (r["variant"] != BASELINE, -r["_sort"] if r["_sort"] == r["_sort"] else 0.0))
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    columns = [c for c in rows[0] if not c.startswith("_")] if rows else []
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def best_variant(rows: list[dict[str, Any]]) -> str | None:
+    """The variant with the best mean real 3-way macro-F1 (the issue's rule for choosing the default)."""
+    scored = [r for r in rows if r["_sort"] == r["_sort"]]
+    return max(scored, key=lambda r: r["_sort"])["variant"] if scored else None

@@ -1,0 +1,85 @@
+"""Training-recipe variants the ablation compares: class-weighted, label-smoothed loss and layer-wise LR decay.
+
+transformers has ``label_smoothing_factor`` but no class weights, and its optimizer has
+one learning rate for every layer; both are small enough to write here rather than
+pull in another training library.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# encoder.layer.3. (BERT, MPNet), layers.3. / layer.3. (other encoders): the depth of a parameter.
+_LAYER = re.compile(r"(?:^|\.)(?:layer|layers)\.(\d+)\.")
+_EMBEDDINGS = re.compile(r"(?:^|\.)embeddings?\.")
+
+
+def balanced_class_weights(label_ids: Sequence[int], num_labels: int) -> torch.Tensor:
+    """``n / (k * count)`` per class (scikit-learn's "balanced"): rare labels weigh more; a row weighs 1 on average."""
+    counts = np.bincount(np.asarray(label_ids, dtype=np.int64), minlength=num_labels).astype(np.float64)
+    if (counts == 0).any():
+        missing = [i for i, c in enumerate(counts) if c == 0]
+        raise ValueError(f"training.class_weights: label ids {missing} have no training rows")
+    return torch.tensor(counts.sum() / (num_labels * counts), dtype=torch.float32)
+
+
+def cross_entropy_loss(
+    weights: torch.Tensor | None, label_smoothing: float
+) -> Callable[[Any, torch.Tensor, Any], torch.Tensor]:
+    """A ``Trainer(compute_loss_func=...)``: weighted, smoothed cross-entropy over the accumulated batch.
+
+    Summed per row and divided by ``num_items_in_batch`` (the rows of the whole accumulated
+    batch), which is what the Trainer expects of a ``compute_loss_func``.
+    """
+
+    def loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        logits = outputs["logits"].float()
+        w = weights.to(logits.device) if weights is not None else None
+        per_row = F.cross_entropy(logits, labels, weight=w, label_smoothing=label_smoothing, reduction="none")
+        denominator = num_items_in_batch if num_items_in_batch is not None else labels.numel()
+        return per_row.sum() / denominator
+
+    return loss
+
+
+def parameter_depth(name: str, num_layers: int) -> int:
+    """0 for embeddings, i + 1 for encoder layer i, ``num_layers + 1`` for the pooler and classifier head."""
+    layer = _LAYER.search(name)
+    if layer:
+        return int(layer.group(1)) + 1
+    if _EMBEDDINGS.search(name):
+        return 0
+    return num_layers + 1
+
+
+def layerwise_param_groups(
+    model: torch.nn.Module, base_lr: float, decay: float, weight_decay: float, decay_names: set[str]
+) -> list[dict[str, Any]]:
+    """Optimizer groups with ``lr = base_lr * decay ** (top - depth)``: the head at ``base_lr``, lower layers slower.
+
+    Lower layers hold general language features that a small corpus should move least
+    (Howard & Ruder, 2018; Sun et al., 2019). ``decay_names`` are the parameters that
+    take weight decay (the Trainer's own choice: not biases or LayerNorm).
+    """
+    num_layers = getattr(model.config, "num_hidden_layers", None)
+    if not num_layers:
+        raise ValueError("training.layer_lr_decay needs a model config with num_hidden_layers")
+    top = num_layers + 1
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        depth = parameter_depth(name, num_layers)
+        decayed = name in decay_names
+        group = groups.setdefault(
+            (depth, decayed),
+            {"params": [], "lr": base_lr * decay ** (top - depth), "weight_decay": weight_decay if decayed else 0.0},
+        )
+        group["params"].append(param)
+    return [groups[key] for key in sorted(groups)]

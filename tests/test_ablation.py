@@ -1,0 +1,89 @@
+"""The ablation table: variants grouped from their runs, 3- and 4-label models side by side, paired tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from negotiation_stance.evaluation.ablation import ablation_rows, best_variant, collect_variants
+from negotiation_stance.evaluation.record import RunRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+STANCE = ["pro_negotiation", "skeptical", "conditional"]
+GOLD = ["pro_negotiation", "skeptical", "conditional", "pro_negotiation", "none"]
+
+
+def fake_run(folder: Path, variant: str, seed: int, labels: list[str], right: int, real: dict) -> None:
+    """A finished run: its record, and real_dev predictions with the first ``right`` stance rows correct."""
+    folder.mkdir(parents=True)
+    splits = {"validation": {"macro_f1": 0.8 + seed / 100}, "test": {"macro_f1": 0.7}}
+    RunRecord(
+        kind="train", labels=labels, data={"name": "x"}, splits=splits, real={"real_dev": real}, seed=seed,
+        overrides=[f"experiment=ablate_{variant}", f"seed={seed}"],
+    ).write(folder)  # fmt: skip
+    rows = []
+    for k, gold in enumerate(GOLD if "none" in labels else GOLD[:4]):
+        predicted = gold if k < right else "conditional" if gold != "conditional" else "skeptical"
+        probs = {label: 0.9 if label == predicted else 0.1 / (len(labels) - 1) for label in labels}
+        rows.append({"id": f"r{k}", "gold": gold, "predicted": predicted, "probabilities": probs})
+    (folder / "predictions_real_dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    for job, seed in enumerate((1, 2)):
+        fake_run(tmp_path / f"{job}", "default", seed, STANCE, 2, {"macro_f1": 0.5, "four_way": {"macro_f1": 0.4}})
+        four = [*STANCE, "none"]
+        real = {"macro_f1": 0.6, "three_way": {"macro_f1": 0.7 + seed / 100}}
+        fake_run(tmp_path / f"{job + 2}", "4label", seed, four, 4, real)
+    RunRecord(kind="train", labels=STANCE, data={"name": "x"}, splits={}, seed=3).write(tmp_path)  # not an ablation
+    return tmp_path
+
+
+def test_rows_put_three_and_four_label_models_on_both_tasks_and_test_them_seed_by_seed(sweep):
+    variants = collect_variants(sweep)
+    assert sorted(variants) == ["4label", "default"]
+    assert [seed for seed, _, _ in variants["4label"].runs] == [1, 2]
+    rows = ablation_rows(variants, samples=200)
+    default, four = rows
+    assert default["variant"] == "default" and default["labels"] == 3
+    assert default["real_dev 3-way"] == "0.500 ± 0.000" and default["real_dev 4-way"] == "0.400 ± 0.000"
+    assert four["real_dev 3-way"] == "0.715 ± 0.007" and four["real_dev 4-way"] == "0.600 ± 0.000"
+    assert four["validation"] == "0.815 ± 0.007"
+    # All four stance rows right against two of four, on the same sentences: a positive paired difference.
+    delta = four["Δ 3-way vs default (p per seed)"]
+    assert delta.startswith("+") and delta.count("/") == 1
+    assert best_variant(rows) == "4label"
+
+
+def test_the_script_rebuilds_the_table_between_the_markers_of_the_doc(sweep, tmp_path):
+    doc = tmp_path / "docs" / "experiments.md"
+    doc.parent.mkdir()
+    doc.write_text("# Experiments\n\nProse.\n<!-- ablation table: begin (scripts/ablate.py) -->\nold\n"
+                   "<!-- ablation table: end -->\nMore prose.\n")  # fmt: skip
+    command = [sys.executable, str(ROOT / "scripts" / "ablate.py"), "--from", str(sweep), "--no-soup"]
+    out = subprocess.run([*command, "--variants", "default,4label", "--out", str(doc)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = doc.read_text()
+    assert text.startswith("# Experiments\n\nProse.\n") and text.endswith("More prose.\n") and "\nold\n" not in text
+    assert "| 4label | 4 | 1,2 |" in text and "Best variant: **4label**" in text
+    bad = subprocess.run([*command, "--variants", "default,nosuch"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no preset for ['nosuch']" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_make_ablate_trains_each_variant_soups_the_best_and_writes_the_table(tmp_path):
+    overrides = f"data=fixture training=tiny logger=none paths.root_dir={tmp_path}"
+    command = [sys.executable, str(ROOT / "scripts" / "ablate.py"), "--variants", "default,class_weights"]
+    command += ["--seeds", "1,2", "--overrides", overrides, "--out", str(tmp_path / "experiments.md")]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    table = (tmp_path / "experiments.md").read_text()
+    assert "| default | 3 | 1,2 |" in table and "| class_weights | 3 | 1,2 |" in table
+    assert "| soup of " in table
+    (sweep_dir,) = (tmp_path / "logs" / "ablate").iterdir()
+    assert (sweep_dir / "soup" / "model" / "config.json").is_file()

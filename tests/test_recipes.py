@@ -1,0 +1,64 @@
+"""The ablation's recipe variants: balanced class weights, label smoothing and layer-wise LR decay."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from negotiation_stance.training.recipes import (
+    balanced_class_weights,
+    cross_entropy_loss,
+    layerwise_param_groups,
+    parameter_depth,
+)
+
+
+def test_balanced_weights_make_every_label_weigh_the_same_in_total():
+    labels = [0] * 6 + [1] * 3 + [2] * 1
+    weights = balanced_class_weights(labels, 3)
+    totals = [weights[i].item() * labels.count(i) for i in range(3)]
+    assert totals == pytest.approx([10 / 3] * 3)
+    with pytest.raises(ValueError, match=r"label ids \[2\] have no training rows"):
+        balanced_class_weights([0, 1, 1], 3)
+
+
+def test_loss_is_weighted_smoothed_cross_entropy_over_the_accumulated_batch():
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-1.0, 3.0, 0.0]])
+    labels = torch.tensor([0, 2, 1])
+    weights = torch.tensor([0.5, 1.0, 2.0])
+    loss = cross_entropy_loss(weights, 0.1)({"logits": logits}, labels, num_items_in_batch=6)
+    per_row = F.cross_entropy(logits, labels, weight=weights, label_smoothing=0.1, reduction="none")
+    assert loss.item() == pytest.approx(per_row.sum().item() / 6)
+    plain = cross_entropy_loss(None, 0.0)({"logits": logits}, labels)
+    assert plain.item() == pytest.approx(F.cross_entropy(logits, labels).item())
+
+
+@pytest.mark.parametrize(
+    ("name", "depth"),
+    [
+        ("bert.embeddings.word_embeddings.weight", 0),
+        ("bert.encoder.layer.0.attention.self.query.weight", 1),
+        ("bert.encoder.layer.5.output.LayerNorm.bias", 6),
+        ("bert.pooler.dense.weight", 7),
+        ("classifier.weight", 7),
+    ],
+)
+def test_parameter_depth_orders_embeddings_layers_and_head(name, depth):
+    assert parameter_depth(name, num_layers=6) == depth
+
+
+def test_layerwise_groups_decay_the_learning_rate_downwards_and_keep_every_parameter():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    model = BertForSequenceClassification(
+        BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, num_labels=3)
+    )
+    decayed = {n for n, _ in model.named_parameters() if not n.endswith("bias") and "LayerNorm" not in n}
+    groups = layerwise_param_groups(model, base_lr=1e-4, decay=0.5, weight_decay=0.01, decay_names=decayed)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    lrs = sorted({g["lr"] for g in groups})
+    assert lrs == pytest.approx([1e-4 * 0.5**k for k in (4, 3, 2, 1, 0)])  # embeddings, 3 layers, head
+    head = next(g for g in groups if g["lr"] == pytest.approx(1e-4) and g["weight_decay"] > 0)
+    assert any(p is model.classifier.weight for p in head["params"])
+    assert all(g["weight_decay"] == 0.0 for g in groups if any(p is model.classifier.bias for p in g["params"]))
