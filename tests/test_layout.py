@@ -15,6 +15,7 @@ STAGES = [
     {"evaluation"},
     {"export"},
     {"training"},
+    {"reporting"},
     {"inference"},
     {"cli", "__main__", "__init__"},
 ]
@@ -44,13 +45,3 @@ def test_no_module_imports_a_later_stage():
 
 def test_inference_never_imports_corpus_building():
     assert [(a, b) for a, b in imports() if a.startswith("inference") and b.startswith("corpus")] == []
-
-
-def test_every_makefile_target_is_in_the_readme_table():
-    import re
-
-    root = PACKAGE.parents[1]
-    targets = re.findall(r"^([a-zA-Z_-]+):.*## ", (root / "Makefile").read_text(), flags=re.MULTILINE)
-    table = "\n".join(line for line in (root / "README.md").read_text().splitlines() if line.startswith("| `make "))
-    missing = [t for t in targets if t != "help" and not re.search(rf"`make {re.escape(t)}\b", table)]
-    assert targets and missing == []
