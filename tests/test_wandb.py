@@ -130,7 +130,8 @@ def test_sweep_and_baselines_with_wandb_best_alias_and_sync_command(tmp_path):
     digests = [artifacts(wandb_records(sweep / job), "model") for job in ("0", "1")]
     assert all(len(d) == 1 and d[0]["aliases"] == ["latest"] for d in digests)
     (marked,) = artifacts(wandb_records(sweep), "model")
-    assert marked["aliases"] == ["best"] and marked["digest"] == digests[best][0]["digest"]
+    # wandb adds "latest" to every log_artifact; the same digest makes both aliases land on the job's version.
+    assert sorted(marked["aliases"]) == ["best", "latest"] and marked["digest"] == digests[best][0]["digest"]
     assert marked["name"] == digests[best][0]["name"]
     found = {Path(p).resolve() for p in find_offline_runs(tmp_path, Path("logs"))}
     expected = {p.resolve() for p in (tmp_path / "logs").rglob("offline-run-*") if p.is_dir()}
