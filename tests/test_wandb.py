@@ -133,6 +133,6 @@ def test_sweep_and_baselines_with_wandb_best_alias_and_sync_command(tmp_path):
     # wandb adds "latest" to every log_artifact; the same digest makes both aliases land on the job's version.
     assert sorted(marked["aliases"]) == ["best", "latest"] and marked["digest"] == digests[best][0]["digest"]
     assert marked["name"] == digests[best][0]["name"]
-    found = {Path(p).resolve() for p in find_offline_runs(tmp_path, Path("logs"))}
+    found = {(tmp_path / p).resolve() for p in find_offline_runs(tmp_path, Path("logs"))}
     expected = {p.resolve() for p in (tmp_path / "logs").rglob("offline-run-*") if p.is_dir()}
     assert found == expected and len(found) == 5  # two jobs, the best-of-sweep run, two baselines
