@@ -66,6 +66,29 @@ def tiny_run_seed7(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"metrics": metrics, "run_dir": tmp / "run", "models_dir": tmp / "models"}
 
 
+PAIRS_FIXTURE = FIXTURES / "statements_pairs_tiny.jsonl"
+
+
+def pair_overrides(tmp: Path, *extra: str) -> list[str]:
+    """The tiny config on the pairs fixture: each row's ``target`` is the second text of a sentence pair."""
+    splits = [f"data.{split}_path={PAIRS_FIXTURE}" for split in ("train", "validation", "test")]
+    fields = ["data.split_field=split", "data.id_field=id", "data.pair_field=target"]
+    labels = ["data.labels=[pro_negotiation,skeptical,conditional]", "data.drop_labels=[none]"]
+    base = [o for o in tiny_overrides(tmp) if not o.startswith("data=")]
+    return ["data=jsonl", *base, *splits, *fields, *labels, *extra]
+
+
+@pytest.fixture(scope="session")
+def pair_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The tiny run trained on (text, target) pairs, W&B off: the one pair model of the tests."""
+    from negotiation_stance.training.run import train
+
+    tmp = tmp_path_factory.mktemp("pair_run")
+    overrides = pair_overrides(tmp, "logger=none", "evaluation.real_sets=[]", "training.max_steps=2")
+    metrics = train(compose_config("train", overrides))
+    return {"metrics": metrics, "run_dir": tmp / "run", "model_dir": tmp / "run" / "model"}
+
+
 @pytest.fixture(scope="session")
 def onnx_model(tiny_run: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the tiny run's model with its ONNX files, calibrated on the fixture's train+validation rows."""

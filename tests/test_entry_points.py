@@ -280,6 +280,9 @@ def test_sweep_runs_one_job_per_seed(tmp_path):
     records = [json.loads((sweep / job / "metrics.json").read_text()) for job in ("0", "1")]
     assert [r["seed"] for r in records] == [1, 2]
     assert all(r["tags"] == ["sweep", "seeds"] for r in records)
+    # models/best: the job with the best validation macro-F1 (the earlier on a tie), whatever ran last.
+    best = max(records, key=lambda r: r["validation"]["macro_f1"])
+    assert (tmp_path / "models" / "best").resolve() == Path(best["model_dir"]).resolve()
 
 
 def test_make_help_lists_every_target_and_lint_and_clean_run():

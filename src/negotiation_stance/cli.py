@@ -70,7 +70,7 @@ def _article(args: argparse.Namespace) -> int:
         return 2
     try:
         classifier = _load(args)
-        result = classifier.predict_article(text, threshold=args.threshold)
+        result = classifier.predict_article(text, pair=args.target, threshold=args.threshold)
     except (ModelLoadError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--article", help="a .txt article: split it, find each statement's speaker, summarise")
     predict.add_argument("--threshold", type=float, default=0.5, help="article mode, three-label models: relevance")
     predict.add_argument("--text-field", default="text", help="field holding the text in --input .jsonl")
+    predict.add_argument("--target", help="pair models: the second text (e.g. the stance target) of every sentence")
+    predict.add_argument("--pair-field", default="pair", help="pair models: field holding each row's pair in .jsonl")
     predict.add_argument(
         "--output", help="write JSON lines here (via <output>.partial, renamed when done) instead of standard output"
     )
@@ -225,6 +227,32 @@ def _sentences(args: argparse.Namespace) -> tuple[Callable[[], Iterator[str]], i
     return lambda: read_sentences(path, args.text_field), count_sentences(path, args.text_field)
 
 
+def _pairs(args: argparse.Namespace) -> str | Callable[[], Iterator[str]] | None:
+    """Each sentence's pair: ``--target`` for all, else a pair model's ``--pair-field`` of each .jsonl row.
+
+    Checked against the model's config.json before the model loads: a pair model
+    without pairs, or a single-sentence model given ``--target`` or rows with a
+    pair field (which it would ignore), is refused.
+    """
+    from negotiation_stance.inference.classifier import check_pairs
+    from negotiation_stance.inference.streaming import count_sentences, read_sentences, refuse_field
+    from negotiation_stance.modeling.model import exported_pair_field
+
+    pair_field = exported_pair_field(args.model)
+    path = Path(args.input) if args.input else None
+    if args.target is not None:
+        check_pairs(pair_field, True)
+        return args.target
+    if path is None or path.suffix.lower() != ".jsonl":
+        check_pairs(pair_field, False)
+        return None
+    if not pair_field:
+        refuse_field(path, args.pair_field, "this model was trained on single sentences and takes no pair")
+        return None
+    count_sentences(path, args.pair_field)  # every row's pair checked before any work
+    return lambda: read_sentences(path, args.pair_field)
+
+
 def _resume_point(args: argparse.Namespace, sentences: Callable[[], Iterator[str]]) -> int:
     """Lines an interrupted run completed in ``<output>.partial`` (``--resume``), checked against the input."""
     from negotiation_stance.inference.streaming import partial_path, resume_point
@@ -238,14 +266,15 @@ def _resume_point(args: argparse.Namespace, sentences: Callable[[], Iterator[str
 
 
 def _write_predictions(args: argparse.Namespace, classifier: StanceClassifier, sentences: Iterator[str],
-                       out: TextIO, total: int, done: int) -> None:  # fmt: skip
+                       pairs: str | Iterator[str] | None, out: TextIO, total: int, done: int) -> None:  # fmt: skip
     """Label and write ``sentences`` a chunk at a time, with a progress bar (sentences/s, ETA) on a terminal."""
     from tqdm.auto import tqdm
 
     width = max(len(label) for label in classifier.labels)
     bar = tqdm(total=total, initial=done, unit="sentence", desc="predict", disable=None, smoothing=0.1)
     with bar:
-        for number, p in enumerate(classifier.predict_stream(sentences, chunk_size=args.chunk_size), start=1):
+        stream = classifier.predict_stream(sentences, pairs, chunk_size=args.chunk_size)
+        for number, p in enumerate(stream, start=1):
             if args.output or args.format == "jsonl":
                 out.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
             else:
@@ -268,6 +297,7 @@ def _predict(args: argparse.Namespace) -> int:
         return 0
     try:
         sentences, total = _sentences(args)
+        pairs = _pairs(args)
         if output and (problem := _unwritable(output)):
             raise ValueError(problem)
         done = _resume_point(args, sentences) if output else 0
@@ -280,9 +310,12 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"resuming {output} after line {done} of {total}", file=sys.stderr)
     try:
         remaining = sentences()
+        remaining_pairs = pairs() if callable(pairs) else pairs
         for _ in range(done):
             next(remaining)
-        _write_predictions(args, classifier, remaining, out, total, done)
+            if callable(pairs):
+                next(remaining_pairs)
+        _write_predictions(args, classifier, remaining, remaining_pairs, out, total, done)
     except KeyboardInterrupt:
         if output:
             print(f"\ninterrupted: rerun with --resume to continue {output}", file=sys.stderr)

@@ -29,8 +29,9 @@ def start_run(settings: Any, *, enabled: bool, output_dir: Path, config: dict[st
     import wandb
 
     os.environ.setdefault("WANDB_SILENT", "true")
-    # The Trainer's W&B callback must not upload checkpoints unless asked.
-    os.environ["WANDB_LOG_MODEL"] = "end" if settings.log_model else "false"
+    # The exported folder is logged once, by log_model: the Trainer's W&B callback would upload
+    # a second copy of the same weights (WANDB_LOG_MODEL=end) or every checkpoint.
+    os.environ["WANDB_LOG_MODEL"] = "false"
     # Artifact staging files belong to the run too, not to ~/.local/share/wandb.
     os.environ["WANDB_DATA_DIR"] = str(output_dir / "wandb" / "data")
     id_file = output_dir / RUN_ID_FILE
@@ -124,7 +125,7 @@ def finish_run(run: Any | None, *, failed: bool = False) -> None:
 def log_reports(
     run: Any | None, reports: dict[str, Any], labels: list[str], folder: Path, *, max_errors: int = 200
 ) -> None:
-    """Summary metrics per set (``test/macro_f1``...), confusion matrices, error tables and plots."""
+    """Summary metrics per set (``test/macro_f1``...), confusion matrices, prediction and error tables, plots."""
     if run is None:
         return
     import wandb
@@ -137,9 +138,13 @@ def log_reports(
         payload[f"{name}/confusion_matrix"] = wandb.plot.confusion_matrix(
             y_true=report.gold, preds=report.predicted, class_names=labels, title=f"{name} confusion matrix"
         )
-        errors = report.errors(max_errors)
         columns = ["id", "text", "gold", "predicted", "confidence", *[f"p_{label}" for label in labels]]
+        errors = report.errors(max_errors)
         payload[f"{name}/errors"] = wandb.Table(columns=columns, data=[[row[c] for c in columns] for row in errors])
+        # Every sentence, keyed by its id: two runs' tables join on it in the W&B UI.
+        rows = [[row[c] for c in columns] for row in report.prediction_rows()]
+        payload[f"{name}/predictions"] = predictions = wandb.Table(columns=columns, data=rows)
+        predictions.set_pk("id")
         for plot in ("confusion", "reliability"):
             image = folder / f"{plot}_{name}.png"
             if image.is_file():
@@ -162,7 +167,14 @@ def flat_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return flat
 
 
-def log_model(run: Any | None, model_dir: Path, name: str, metadata: dict[str, Any]) -> None:
+def model_artifact_name(data_name: str, model_name: str) -> str:
+    """The W&B model artifact of a configuration: its versions are the runs' exported folders."""
+    return f"stance-{data_name}-{model_name}"
+
+
+def log_model(
+    run: Any | None, model_dir: Path, name: str, metadata: dict[str, Any], aliases: tuple[str, ...] = ("latest",)
+) -> None:
     """The exported folder as a W&B model artifact (stored with the offline run, uploaded on sync)."""
     if run is None:
         return
@@ -170,4 +182,64 @@ def log_model(run: Any | None, model_dir: Path, name: str, metadata: dict[str, A
 
     artifact = wandb.Artifact(name=name, type="model", metadata=metadata)
     artifact.add_dir(str(model_dir))
-    run.log_artifact(artifact, aliases=["latest"])
+    run.log_artifact(artifact, aliases=list(aliases))
+
+
+def dataset_files(data: Any) -> dict[str, Path]:
+    """The labelled files of a ``data`` config by the name each gets in the artifact (one entry per file)."""
+    paths = {split: Path(str(data[f"{split}_path"])).resolve() for split in ("train", "validation", "test")}
+    unique = dict.fromkeys(paths.values())
+    names = [path.name for path in unique]
+    if len(set(names)) == len(names):
+        return {path.name: path for path in unique}
+    return {f"{split}-{path.name}": path for split, path in paths.items()}
+
+
+def use_dataset(run: Any | None, data: Any) -> Any | None:
+    """The run's labelled files as a ``dataset`` artifact (``<data.name>-corpus``) that the run uses.
+
+    W&B versions an artifact by its content digest, so every run on unchanged
+    files uses the same version, and the lineage reads corpus -> run -> model.
+    The shared evaluation sets are never part of it.
+    """
+    if run is None:
+        return None
+    import wandb
+
+    files = dataset_files(data)
+    metadata = {"data": str(data.name), "files": {name: str(path) for name, path in files.items()}}
+    artifact = wandb.Artifact(name=f"{data.name}-corpus", type="dataset", metadata=metadata)
+    for name, path in files.items():
+        artifact.add_file(str(path), name=name)
+    if run.offline:
+        # run.use_artifact refuses offline runs; for a new artifact it logs it with use_after_commit,
+        # which `wandb sync` turns into the same "used by" link. Do that directly.
+        run._log_artifact(artifact, is_user_created=True, use_after_commit=True)
+    else:
+        run.use_artifact(artifact)
+    return artifact
+
+
+def mark_best_model(cfg: Any, sweep_dir: Path, model_dir: Path, record: dict[str, Any]) -> None:
+    """Give the best job's model artifact the alias ``best``, from one small run in the sweep folder.
+
+    An offline run cannot reach another run's artifact, so the best folder is logged
+    again under the job's artifact name: W&B finds the same content digest, keeps
+    the job's version and adds the alias (the files are not uploaded twice).
+    """
+    settings = cfg.wandb.copy()
+    settings.job_type, settings.name = "select-best", f"best-of-{sweep_dir.name}"
+    score = float(record["validation"]["macro_f1"])
+    config = {
+        "best_run_dir": str(record.get("run_dir")),
+        "chosen_on": "validation/macro_f1",
+        "validation/macro_f1": score,
+    }
+    run = start_run(settings, enabled=True, output_dir=sweep_dir, config=config, tags=[*cfg.tags, "best"])
+    try:
+        name = model_artifact_name(record["data"]["name"], str(record["model_name"]))
+        log_model(run, model_dir, name, {"validation/macro_f1": score, "run_dir": record.get("run_dir")}, ("best",))
+    except BaseException:
+        finish_run(run, failed=True)
+        raise
+    finish_run(run)

@@ -22,7 +22,7 @@ from negotiation_stance.evaluation.scoring import (
     sections,
     torch_logits_fn,
 )
-from negotiation_stance.modeling import load_exported
+from negotiation_stance.modeling import exported_pair_field, load_exported
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,20 @@ def load_eval_splits(cfg: Any, labels: list[str]) -> dict[str, LabelledSet]:
     return sets
 
 
+def check_pair_field(model_pair_field: str | None, data_pair_field: str | None) -> None:
+    """A pair model is scored on pairs, a single-sentence model on single sentences: anything else scores nonsense."""
+    if model_pair_field and not data_pair_field:
+        raise ConfigError(
+            f"the model was trained on sentence pairs (data.pair_field={model_pair_field!r}); "
+            "set data.pair_field to the field holding each row's pair"
+        )
+    if data_pair_field and not model_pair_field:
+        raise ConfigError(
+            f"data.pair_field is {data_pair_field!r}, but the model was trained on single sentences; "
+            "set data.pair_field=null"
+        )
+
+
 def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
     """Score an exported model on the configured splits (``make evaluate``); returns ``metrics.json``'s content.
 
@@ -59,12 +73,14 @@ def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
     torch.set_num_threads(cfg.training.num_threads)
     output_dir = Path(cfg.paths.output_dir)
     tokenizer, model, labels = load_exported(cfg.model_dir)
+    check_pair_field(exported_pair_field(cfg.model_dir), cfg.data.pair_field)
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
     sets = load_eval_splits(cfg, labels)
     sets.update(load_real_sets(Path(cfg.paths.shared_eval_dir), cfg.evaluation.real_sets, labels))
     fn = torch_logits_fn(model, tokenizer, batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length)
     logits = predict_sets(sets, fn)
     with tracking.tracked_run(cfg, output_dir) as run:
+        tracking.use_dataset(run, cfg.data)
         title, header = f"Evaluation of {cfg.model_dir}", {"data": cfg.data.name, "labels": labels}
         reports = evaluate_and_report(output_dir, title, header, sets, logits, labels, settings, run)
         splits, real = sections(reports, list(cfg.splits))

@@ -152,17 +152,12 @@ def full_metrics(
     return metrics
 
 
-def error_rows(
-    ids: Sequence[str],
-    texts: Sequence[str],
-    gold: Sequence[int],
-    probs: np.ndarray,
-    labels: Sequence[str],
-    limit: int | None = None,
+def prediction_rows(
+    ids: Sequence[str], texts: Sequence[str], gold: Sequence[int], probs: np.ndarray, labels: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Misclassified examples, most confident mistakes first."""
+    """Every example in input order: id, text, gold, predicted, confidence and each label's probability."""
     pred = probs.argmax(axis=-1)
-    rows = [
+    return [
         {
             "id": ids[i],
             "text": texts[i],
@@ -172,8 +167,19 @@ def error_rows(
             **{f"p_{label}": float(probs[i, j]) for j, label in enumerate(labels)},
         }
         for i in range(len(gold))
-        if int(pred[i]) != gold[i]
     ]
+
+
+def error_rows(
+    ids: Sequence[str],
+    texts: Sequence[str],
+    gold: Sequence[int],
+    probs: np.ndarray,
+    labels: Sequence[str],
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Misclassified examples, most confident mistakes first."""
+    rows = [r for r in prediction_rows(ids, texts, gold, probs, labels) if r["predicted"] != r["gold"]]
     rows.sort(key=lambda r: -r["confidence"])
     return rows[:limit] if limit is not None else rows
 

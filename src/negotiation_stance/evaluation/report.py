@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from negotiation_stance.evaluation.metrics import error_rows, full_metrics
+from negotiation_stance.evaluation.metrics import error_rows, full_metrics, prediction_rows
 from negotiation_stance.io import atomic_write, write_text
 from negotiation_stance.modeling.model import softmax
 
@@ -77,6 +77,9 @@ class SplitReport:
     @property
     def predicted(self) -> list[int]:
         return [int(i) for i in self.probs.argmax(axis=-1)]
+
+    def prediction_rows(self) -> list[dict[str, Any]]:
+        return prediction_rows(self.ids, self.texts, self.gold, self.probs, self.labels)
 
     def errors(self, limit: int | None = None) -> list[dict[str, Any]]:
         return error_rows(self.ids, self.texts, self.gold, self.probs, self.labels, limit)

@@ -1,4 +1,4 @@
-"""Writing the exported model folder (weights, tokenizer, card) and ``models/latest``.
+"""Writing the exported model folder (weights, tokenizer, card), ``models/latest`` and ``models/best``.
 
 The folder is written under a temporary name and renamed only when complete,
 so a crash or a full disk never leaves a half-written model behind.
@@ -44,11 +44,11 @@ def export_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, tar
     return target
 
 
-def point_latest(models_dir: Path, model_dir: Path) -> Path:
-    """Make ``models_dir/latest`` a relative symlink to the newest export."""
+def point_latest(models_dir: Path, model_dir: Path, name: str = "latest") -> Path:
+    """Make ``models_dir/<name>`` (``latest``; ``best`` for a sweep's best job) a relative symlink to ``model_dir``."""
     models_dir.mkdir(parents=True, exist_ok=True)
-    link = models_dir / "latest"
-    tmp = models_dir / ".latest.tmp"
+    link = models_dir / name
+    tmp = models_dir / f".{name}.tmp"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     tmp.symlink_to(os.path.relpath(model_dir.resolve(), models_dir.resolve()), target_is_directory=True)

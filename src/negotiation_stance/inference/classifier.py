@@ -15,7 +15,7 @@ from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE
 from negotiation_stance.inference.articles import ArticleResult, analyse_article
 from negotiation_stance.inference.backends import TorchLogits, load_backend
 from negotiation_stance.inference.streaming import chunks
-from negotiation_stance.modeling.model import softmax
+from negotiation_stance.modeling.model import PairError, exported_pair_field, softmax
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +25,34 @@ STREAM_CHUNK_SIZE = 1024
 
 @dataclass(frozen=True)
 class Prediction:
-    """One text's label, its probability, and the probabilities of all labels."""
+    """One text's label, its probability, and the probabilities of all labels (and its pair, for a pair model)."""
 
     text: str
     label: str
     score: float
     probabilities: dict[str, float]
+    pair: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(self)
+        if row["pair"] is None:  # single-sentence output keeps its shape
+            del row["pair"]
+        return row
+
+
+def check_pairs(pair_field: str | None, given: bool) -> None:
+    """PairError unless pairs are ``given`` exactly when the model was trained on pairs (``pair_field`` set)."""
+    if pair_field and not given:
+        raise PairError(
+            f"this model was trained on sentence pairs (data.pair_field={pair_field!r}) and needs a pair for "
+            "every text: Python predict(texts, pairs=...), CLI --target or a 'pair' field in --input .jsonl rows, "
+            'HTTP "pair"'
+        )
+    if given and not pair_field:
+        raise PairError(
+            "this model was trained on single sentences (no data.pair_field) and takes no pair: "
+            'leave out pairs= (Python), --target (CLI), "pair" (HTTP)'
+        )
 
 
 class StanceClassifier:
@@ -42,6 +61,9 @@ class StanceClassifier:
     ``backend="torch"`` runs the PyTorch weights; ``backend="onnx"`` runs the
     ONNX export (``make export-onnx``), int8-quantised by default, with ONNX Runtime.
     ``bucket=False`` batches texts in input order (for measuring what bucketing saves).
+    ``pair_field`` is the ``data.pair_field`` the model was trained with: such a
+    model needs a pair for every text, and any other model refuses pairs
+    (:class:`PairError`), since it would score a text it was never trained on.
     """
 
     def __init__(
@@ -54,8 +76,10 @@ class StanceClassifier:
         batch_size: int = INFERENCE_BATCH_SIZE,
         backend: str = "torch",
         bucket: bool = True,
+        pair_field: str | None = None,
     ):
         self.logits_fn, self.tokenizer, self.labels = logits_fn, tokenizer, list(labels)
+        self.pair_field = pair_field
         self.max_length, self.batch_size, self.backend, self.bucket = max_length, batch_size, backend, bucket
         # A fast tokenizer keeps its truncation setting as state: two threads tokenizing at once
         # (the HTTP server's pool) can score a text untruncated or fail. One call at a time.
@@ -85,17 +109,29 @@ class StanceClassifier:
         run, tokenizer, labels, name = load_backend(
             path, backend=backend, quantized=quantized, device=device, threads=threads, recheck_margin=recheck_margin
         )
+        pair_field = exported_pair_field(path)
         classifier = cls(
-            run, tokenizer, labels, max_length=max_length, batch_size=batch_size, backend=name, bucket=bucket
-        )
+            run, tokenizer, labels, max_length=max_length, batch_size=batch_size, backend=name, bucket=bucket,
+            pair_field=pair_field,
+        )  # fmt: skip
         if isinstance(run, TorchLogits):
             classifier.model = run.model
         return classifier
 
-    def _warn_if_truncated(self, items: list[str], offset: int = 0) -> None:
-        # Cheap pre-check on characters; only long texts are tokenized to count.
-        long = [i for i, t in enumerate(items) if len(t) > self.max_length * 2]
-        over = [i for i in long if len(self.tokenizer(items[i], truncation=False)["input_ids"]) > self.max_length]
+    def check_pairs(self, given: bool) -> None:
+        """PairError unless pairs are ``given`` exactly when the model was trained on pairs."""
+        check_pairs(self.pair_field, given)
+
+    def _warn_if_truncated(self, items: list[str], pairs: list[str] | None, offset: int = 0) -> None:
+        # Cheap pre-check on characters; only long inputs are tokenized to count.
+        sizes = [len(t) + (len(pairs[i]) if pairs else 0) for i, t in enumerate(items)]
+        long = [i for i, size in enumerate(sizes) if size > self.max_length * 2]
+        over = [
+            i
+            for i in long
+            if len(self.tokenizer(items[i], pairs[i] if pairs else None, truncation=False)["input_ids"])
+            > self.max_length
+        ]
         if over:
             log.warning(
                 "%d text(s) longer than %d tokens were truncated (e.g. #%d); the model reads one sentence at a "
@@ -105,35 +141,73 @@ class StanceClassifier:
                 over[0] + offset,
             )
 
-    def predict_article(self, text: str, *, threshold: float = 0.5) -> ArticleResult:
-        """Every sentence of an article with its speaker and stance, plus a per-speaker summary."""
-        return analyse_article(text, self.predict, self.labels, threshold=threshold)
+    def predict_article(self, text: str, *, pair: str | None = None, threshold: float = 0.5) -> ArticleResult:
+        """Every sentence of an article with its speaker and stance, plus a per-speaker summary.
 
-    def predict(self, texts: str | Iterable[str], *, progress: bool = False) -> list[Prediction]:
-        """Label each text; a single string is treated as a list of one."""
+        A pair model needs ``pair`` (the target), given to every sentence.
+        """
+        return analyse_article(text, lambda sentences: self.predict(sentences, pair), self.labels, threshold=threshold)
+
+    def predict(
+        self, texts: str | Iterable[str], pairs: str | Iterable[str] | None = None, *, progress: bool = False
+    ) -> list[Prediction]:
+        """Label each text; a single string is treated as a list of one.
+
+        ``pairs`` (pair models only): one string for every text, or one per text.
+        """
         items = [texts] if isinstance(texts, str) else list(texts)
-        return self._predict(items, progress=progress)
+        self.check_pairs(pairs is not None)
+        pair_items = None if pairs is None else [pairs] * len(items) if isinstance(pairs, str) else list(pairs)
+        if pair_items is not None and len(pair_items) != len(items):
+            raise ValueError(f"{len(items)} texts but {len(pair_items)} pairs; give one pair per text, or one string")
+        return self._predict(items, pairs=pair_items, progress=progress)
 
-    def predict_stream(self, texts: Iterable[str], *, chunk_size: int = STREAM_CHUNK_SIZE) -> Iterator[Prediction]:
-        """Label any number of texts in bounded memory: ``chunk_size`` of them are pulled from
-        ``texts``, labelled in length-bucketed batches and yielded before the next are read."""
+    def predict_stream(
+        self,
+        texts: Iterable[str],
+        pairs: str | Iterable[str] | None = None,
+        *,
+        chunk_size: int = STREAM_CHUNK_SIZE,
+    ) -> Iterator[Prediction]:
+        """Label any number of texts in bounded memory: ``chunk_size`` of them (with their ``pairs``, read
+        alongside) are pulled from ``texts``, labelled in length-bucketed batches and yielded before the next."""
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        for number, chunk in enumerate(chunks(texts, chunk_size)):
-            yield from self._predict(chunk, offset=number * chunk_size)
+        self.check_pairs(pairs is not None)
+        if pairs is None or isinstance(pairs, str):
+            for number, chunk in enumerate(chunks(texts, chunk_size)):
+                fixed = None if pairs is None else [pairs] * len(chunk)
+                yield from self._predict(chunk, pairs=fixed, offset=number * chunk_size)
+            return
+        try:
+            for number, chunk in enumerate(chunks(zip(texts, pairs, strict=True), chunk_size)):
+                items, pair_items = (list(column) for column in zip(*chunk, strict=True))
+                yield from self._predict(items, pairs=pair_items, offset=number * chunk_size)
+        except ValueError as exc:
+            if "zip()" not in str(exc):
+                raise
+            raise ValueError("texts and pairs differ in length; give one pair per text") from exc
 
-    def _predict(self, items: list[str], *, progress: bool = False, offset: int = 0) -> list[Prediction]:
-        for i, text in enumerate(items, start=offset):
-            if not isinstance(text, str):
-                raise TypeError(f"text #{i} is {type(text).__name__}, expected str")
-            if not text.strip():
-                raise ValueError(f"text #{i} is empty or whitespace; there is nothing to classify")
+    def _predict(
+        self, items: list[str], *, pairs: list[str] | None = None, progress: bool = False, offset: int = 0
+    ) -> list[Prediction]:
+        for name, values in (("text", items), ("pair", pairs or [])):
+            for i, value in enumerate(values, start=offset):
+                if not isinstance(value, str):
+                    raise TypeError(f"{name} #{i} is {type(value).__name__}, expected str")
+                if not value.strip():
+                    raise ValueError(f"{name} #{i} is empty or whitespace; there is nothing to classify")
         if not items:
             return []
         with self._lock:
-            self._warn_if_truncated(items, offset)
+            self._warn_if_truncated(items, pairs, offset)
             logits = self.logits_fn(
-                items, batch_size=self.batch_size, max_length=self.max_length, progress=progress, bucket=self.bucket
+                items,
+                pairs,
+                batch_size=self.batch_size,
+                max_length=self.max_length,
+                progress=progress,
+                bucket=self.bucket,
             )
         probs = softmax(logits)
         return [
@@ -142,6 +216,7 @@ class StanceClassifier:
                 label=self.labels[int(row.argmax())],
                 score=float(row.max()),
                 probabilities={label: float(p) for label, p in zip(self.labels, row, strict=True)},
+                pair=pairs[i] if pairs else None,
             )
-            for text, row in zip(items, probs, strict=True)
+            for i, (text, row) in enumerate(zip(items, probs, strict=True))
         ]

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from negotiation_stance.config.paths import MAX_BODY_BYTES, MAX_TEXT_CHARS
 from negotiation_stance.inference.classifier import StanceClassifier
+from negotiation_stance.modeling.model import PairError
 
 MAX_TEXTS = 1000
 MAX_CHARS = 100_000  # one article
@@ -33,23 +34,44 @@ def _lone_surrogate(text: str) -> int | None:
     return None
 
 
+def _usable(texts: list[str], name: str) -> list[str]:
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise ValueError(f"{name}[{i}] is empty")
+        if (at := _lone_surrogate(text)) is not None:
+            raise ValueError(f"{name}[{i}] holds a lone surrogate at character {at}; send valid Unicode")
+    return texts
+
+
 class PredictRequest(BaseModel):
     texts: list[str] = Field(min_length=1, max_length=MAX_TEXTS, description="sentences to label")
+    pair: str | list[str] | None = Field(
+        None, description="pair models only: the second text (e.g. the target) of every text, or one per text"
+    )
 
     @field_validator("texts")
     @classmethod
     def usable(cls, texts: list[str]) -> list[str]:
-        for i, text in enumerate(texts):
-            if not text.strip():
-                raise ValueError(f"texts[{i}] is empty")
-            if (at := _lone_surrogate(text)) is not None:
-                raise ValueError(f"texts[{i}] holds a lone surrogate at character {at}; send valid Unicode")
-        return texts
+        return _usable(texts, "texts")
+
+    @field_validator("pair")
+    @classmethod
+    def usable_pair(cls, pair: str | list[str] | None) -> str | list[str] | None:
+        if pair is None:
+            return None
+        return _usable([pair], "pair")[0] if isinstance(pair, str) else _usable(pair, "pair")
+
+    def pairs(self) -> list[str] | None:
+        """One pair per text (``pair`` as one string stands for every text)."""
+        if self.pair is None:
+            return None
+        return [self.pair] * len(self.texts) if isinstance(self.pair, str) else list(self.pair)
 
 
 class ArticleRequest(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_CHARS, description="a whole article")
     threshold: float = Field(0.5, ge=0.0, le=1.0)
+    pair: str | None = Field(None, min_length=1, max_length=MAX_CHARS, description="pair models: every sentence's pair")
     # A lone surrogate here is refused by pydantic itself ("unable to parse raw data as a unicode string").
 
 
@@ -122,6 +144,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse({"detail": errors}, status_code=422)
 
 
+async def _pair_error(request: Request, exc: Exception) -> JSONResponse:
+    # A pair model asked without pairs, or a single-sentence model given some: the request is at fault.
+    return JSONResponse({"detail": [{"type": "pair", "loc": ["body", "pair"], "msg": str(exc)}]}, status_code=422)
+
+
 def create_app(
     classifier: StanceClassifier, *, max_body_bytes: int = MAX_BODY_BYTES, max_text_chars: int = MAX_TEXT_CHARS
 ) -> FastAPI:
@@ -129,30 +156,37 @@ def create_app(
     app = FastAPI(title="negotiation-stance", description="Stance toward negotiating an end to a war, per sentence.")
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(PairError, _pair_error)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "labels": classifier.labels, "backend": classifier.backend}
+        health = {"status": "ok", "labels": classifier.labels, "backend": classifier.backend}
+        return health | {"pair_field": classifier.pair_field}
 
     @app.post("/predict")
     def predict(request: PredictRequest) -> dict[str, Any]:
+        pairs = request.pairs()
+        if pairs is not None and len(pairs) != len(request.texts):
+            msg = f"pair has {len(pairs)} items for {len(request.texts)} texts; give one per text, or one string"
+            raise HTTPException(status_code=422, detail=[{"type": "pair", "loc": ["body", "pair"], "msg": msg}])
         too_long = [
             {
                 "type": "string_too_long",
-                "loc": ["body", "texts", i],
-                "msg": f"texts[{i}] has {len(text)} characters; the limit is {max_text_chars} (--max-text-chars)",
+                "loc": ["body", field, i],
+                "msg": f"{field}[{i}] has {len(text)} characters; the limit is {max_text_chars} (--max-text-chars)",
             }
-            for i, text in enumerate(request.texts)
+            for field, values in (("texts", request.texts), ("pair", pairs or []))
+            for i, text in enumerate(values)
             if len(text) > max_text_chars
         ]
         if too_long:
             raise HTTPException(status_code=422, detail=too_long)
-        return {"predictions": [p.to_dict() for p in classifier.predict(request.texts)]}
+        return {"predictions": [p.to_dict() for p in classifier.predict(request.texts, pairs)]}
 
     @app.post("/predict_article")
     def predict_article(request: ArticleRequest) -> dict[str, Any]:
         if not request.text.strip():
             raise HTTPException(status_code=422, detail="the article is empty")
-        return classifier.predict_article(request.text, threshold=request.threshold).to_dict()
+        return classifier.predict_article(request.text, pair=request.pair, threshold=request.threshold).to_dict()
 
     return app

@@ -11,10 +11,8 @@ from pathlib import Path
 from negotiation_stance.io import DataError, parse_json_line, required_text
 
 
-def read_sentences(path: Path, text_field: str = "text") -> Iterator[str]:
-    """The sentences of ``path``, one at a time: ``text_field`` of each line of a ``.jsonl``,
-    else each non-empty line. A bad line raises a DataError naming it when it is reached."""
-    jsonl = path.suffix.lower() == ".jsonl"
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The non-empty lines of ``path`` with their numbers, decoded one at a time."""
     try:
         handle = path.open("rb")
     except OSError as exc:
@@ -29,12 +27,26 @@ def read_sentences(path: Path, text_field: str = "text") -> Iterator[str]:
                 raise DataError(path, number, None, message) from exc
             if number == 1:
                 line = line.removeprefix("\ufeff")
-            if not line.strip():
-                continue
-            if not jsonl:
-                yield line.strip()
-                continue
-            yield required_text(parse_json_line(path, number, line), path, text_field)
+            if line.strip():
+                yield number, line
+
+
+def read_sentences(path: Path, text_field: str = "text") -> Iterator[str]:
+    """The sentences of ``path``, one at a time: ``text_field`` of each line of a ``.jsonl``,
+    else each non-empty line. A bad line raises a DataError naming it when it is reached.
+    (A pair model's pairs are read the same way, with the pair field as ``text_field``.)"""
+    jsonl = path.suffix.lower() == ".jsonl"
+    for number, line in _lines(path):
+        yield required_text(parse_json_line(path, number, line), path, text_field) if jsonl else line.strip()
+
+
+def refuse_field(path: Path, field: str, why: str) -> None:
+    """A DataError naming the first ``.jsonl`` line that holds ``field`` (one a model would silently ignore)."""
+    if path.suffix.lower() != ".jsonl":
+        return
+    for number, line in _lines(path):
+        if field in parse_json_line(path, number, line).record:
+            raise DataError(path, number, field, why)
 
 
 def count_sentences(path: Path, text_field: str = "text") -> int:

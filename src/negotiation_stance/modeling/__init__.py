@@ -2,26 +2,32 @@
 
 from negotiation_stance.modeling.model import (
     ModelLoadError,
+    PairError,
     batched_logits,
     build_model,
+    exported_pair_field,
     label_maps,
     length_sorted_batches,
     load_exported,
     load_labels_and_tokenizer,
     predict_logits,
+    record_pair_field,
     scale_logits,
     softmax,
 )
 
 __all__ = [
     "ModelLoadError",
+    "PairError",
     "batched_logits",
     "build_model",
+    "exported_pair_field",
     "label_maps",
     "length_sorted_batches",
     "load_exported",
     "load_labels_and_tokenizer",
     "predict_logits",
+    "record_pair_field",
     "scale_logits",
     "softmax",
 ]

@@ -7,6 +7,7 @@ label order are decided in one place.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -28,6 +29,33 @@ from negotiation_stance.errors import UserError
 
 class ModelLoadError(UserError, RuntimeError):
     """An exported or pretrained model folder that cannot be used, with what is missing."""
+
+
+class PairError(UserError, ValueError):
+    """Inputs that do not fit how the model was trained: pairs for a single-sentence model, or none for a pair model."""
+
+
+# config.json block of what an export records beyond transformers' own keys.
+CONFIG_BLOCK = "negotiation_stance"
+
+
+def record_pair_field(model: PreTrainedModel, pair_field: str | None) -> None:
+    """Note in the model's config (and so in the exported config.json) whether it reads (text, pair) inputs."""
+    setattr(model.config, CONFIG_BLOCK, {"pair_field": pair_field})
+
+
+def exported_pair_field(model_dir: str | Path) -> str | None:
+    """The ``data.pair_field`` an exported model was trained with; None for single sentences.
+
+    Exports from before the block existed were all single-sentence models. A
+    missing or unreadable config.json is left to the loader to report.
+    """
+    try:
+        config = json.loads((Path(model_dir).expanduser() / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    block = config.get(CONFIG_BLOCK) if isinstance(config, dict) else None
+    return block.get("pair_field") if isinstance(block, dict) else None
 
 
 def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:

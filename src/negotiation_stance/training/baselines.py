@@ -91,6 +91,7 @@ def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
         extra = {"baseline": baseline.name, "params": baseline.params}
         tags = [*cfg.tags, baseline.name]
         with tracking.tracked_run(cfg, folder, name=f"baseline-{baseline.name}", tags=tags, extra_config=extra) as run:
+            tracking.use_dataset(run, cfg.data)
             title, header = f"Baseline {baseline.name}", {"data": cfg.data.name, "params": baseline.params}
             reports = scoring.evaluate_and_report(folder, title, header, sets, logits, labels, settings, run)
             own, real = scoring.sections(reports, scoring.EVAL_SPLITS)

@@ -35,7 +35,7 @@ from negotiation_stance.evaluation.scoring import (
 )
 from negotiation_stance.export.folder import export_model, point_latest
 from negotiation_stance.export.model_card import model_card
-from negotiation_stance.modeling import build_model, scale_logits
+from negotiation_stance.modeling import build_model, record_pair_field, scale_logits
 from negotiation_stance.training.fit import FitResult, fit, precision_flags, training_arguments
 from negotiation_stance.training.resume import (
     prepare_output_dir,
@@ -79,6 +79,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     set_seed(cfg.seed)  # before the model exists: the new head's weights depend on it
     data = prepare_data(cfg)
     with tracking.tracked_run(cfg, output_dir, enabled=rank == 0) as run:
+        tracking.use_dataset(run, cfg.data)
         tokenizer, model = build_model(cfg.model.name_or_path, data.labels, cfg.model.revision)
         args = training_arguments(cfg, output_dir, precision, run)
         fitted = fit(cfg, model, tokenizer, data.splits, args, resumed)
@@ -175,12 +176,13 @@ def export(cfg: DictConfig, fitted: FitResult, record: RunRecord, run: Any | Non
         metrics=record.to_dict(),
         training=training,
     )
+    record_pair_field(fitted.model, cfg.data.pair_field)  # inference then asks for pairs exactly when trained on them
     model_dir = export_model(fitted.model, fitted.tokenizer, Path(str(record.model_dir)), card)
     record.latest = str(point_latest(Path(cfg.paths.models_dir), model_dir))
     if cfg.wandb.log_model:
         metadata = {"test/macro_f1": record.splits["test"]["macro_f1"], "labels": record.labels}
         metadata["base_model"] = record.base_model
-        tracking.log_model(run, model_dir, f"stance-{cfg.data.name}-{cfg.model.name}", metadata)
+        tracking.log_model(run, model_dir, tracking.model_artifact_name(cfg.data.name, cfg.model.name), metadata)
     return model_dir
 
 
