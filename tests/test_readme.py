@@ -102,12 +102,14 @@ def test_cli_help_lists_the_documented_verbs(capsys):
     assert all(verb in shown for verb in ("predict", "serve", "export-onnx"))
 
 
-def test_the_documented_predict_commands_run(onnx_model, tmp_path, monkeypatch, capsys):
+def test_the_documented_predict_commands_run(onnx_model, pair_run, tmp_path, monkeypatch, capsys):
     from negotiation_stance import cli
 
-    # The README's working folder: models/latest, and the input files its commands name.
+    # The README's working folder: models/latest, a pair model, and the input files its commands name.
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "latest").symlink_to(onnx_model)
+    (tmp_path / "models" / "pair-model").symlink_to(pair_run["model_dir"])
+    (tmp_path / "rows.jsonl").write_text('{"text": "We are ready to talk.", "pair": "talks with the rebels"}\n' * 3)
     (tmp_path / "sentences.txt").write_text("We are ready to talk.\nTheir offer is a trick.\n")
     (tmp_path / "big.jsonl").write_text('{"text": "Talks can start once the shelling stops."}\n' * 3)
     (tmp_path / "article.txt").write_text(
@@ -118,7 +120,11 @@ def test_the_documented_predict_commands_run(onnx_model, tmp_path, monkeypatch, 
     # One load per backend: the commands differ in their arguments and outputs, not in the model they load.
     loaded, load = {}, cli._load
     monkeypatch.setattr(
-        cli, "_load", lambda args: loaded.get(args.backend) or loaded.setdefault(args.backend, load(args))
+        cli,
+        "_load",
+        lambda args: (
+            loaded.get((args.model, args.backend)) or loaded.setdefault((args.model, args.backend), load(args))
+        ),
     )
     commands = [c for c in shell_commands() if c.startswith(".venv/bin/python -m negotiation_stance predict")]
     assert len(commands) >= 5
