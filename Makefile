@@ -87,6 +87,12 @@ benchmark: setup ## Inference speed: pipeline vs torch vs ONNX fp32/int8 on the 
 benchmark-train: setup ## Training speed: the plain recipe vs each speed-up, same seed (ARGS="--full --seeds 42,1,2" adds scores)
 	$(BIN)/python scripts/benchmark_training.py $(ARGS)
 
+suggest: setup ## Sentences of your articles most worth labelling, as Label Studio tasks: make suggest INPUT=folder [MODEL=models/latest] ARGS="--n 200"
+	$(BIN)/python -m negotiation_stance suggest "$(INPUT)" --model $(MODEL) $(ARGS)
+
+import-labels: setup ## A Label Studio export -> versioned corpus data/user/NAME: make import-labels EXPORT=export.json NAME=my-news
+	$(BIN)/python -m negotiation_stance import-labels "$(EXPORT)" --name "$(NAME)" $(ARGS)
+
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
 	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
 
@@ -111,4 +117,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare soup evaluate predict export-onnx benchmark benchmark-train serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare soup evaluate predict export-onnx benchmark benchmark-train suggest import-labels serve test test-full test-gpu lint format clean
