@@ -289,6 +289,19 @@ def test_a_missing_extra_file_or_a_repeated_name_is_one_error_before_any_work(tm
         prepare_data(cfg)
 
 
+def test_evaluate_scores_each_extra_corpus_on_its_own(tmp_path):
+    from negotiation_stance.evaluation.evaluate import load_eval_splits
+
+    path = user_corpus(tmp_path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    overrides = ["model_dir=unused", "data=fixture", f"data.extra=[{path}]", f"paths.output_dir={tmp_path}"]
+    sets = load_eval_splits(compose_config("evaluate", overrides), THREE)
+    for split in ("validation", "test"):
+        own = sets[f"user-mine-{split}"].rows
+        assert [r["id"] for r in own] == [f"user:mine:{r['id']}" for r in rows if r["split"] == split]
+        assert not any(str(r["id"]).startswith("user:") for r in sets[split].rows)
+
+
 @pytest.mark.slow
 def test_training_with_a_user_corpus_reports_it_separately(tmp_path):
     from negotiation_stance.training.run import train

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from negotiation_stance import tracking
-from negotiation_stance.data import load_split
+from negotiation_stance.data import SPLITS, load_split
 from negotiation_stance.data.loading import extra_rows
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport, write_reports
 from negotiation_stance.labels import STANCE_LABELS
@@ -140,10 +140,11 @@ def sections(reports: dict[str, SplitReport], splits: Sequence[str]) -> tuple[di
 
 
 def user_sections(reports: dict[str, SplitReport], extra: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``{name: {"validation": metrics, "test": metrics}}`` of each data.extra corpus (RunRecord.user)."""
+    """``{name: {"validation": metrics, "test": metrics}}`` of each data.extra corpus (RunRecord.user); any split
+    scored on its own."""
     out: dict[str, dict[str, Any]] = {}
     for name in extra:
-        for split in EVAL_SPLITS:
+        for split in SPLITS:
             report = reports.get(USER_SET.format(name=name, split=split))
             if report is not None:
                 out.setdefault(name, {})[split] = report.metrics
