@@ -202,11 +202,14 @@ def _suggest(args: argparse.Namespace) -> int:
         classifier = _load(args)
 
         def probabilities(texts: list[str]) -> np.ndarray:
-            return np.array([[p.probabilities[k] for k in classifier.labels] for p in classifier.predict(texts)])
+            predictions = classifier.predict(texts, progress=sys.stderr.isatty())
+            return np.array([[p.probabilities[k] for k in classifier.labels] for p in predictions])
 
         picked = suggest(sentences, probabilities, classifier.labels, args.n, strategy=args.strategy,
                          pool_factor=args.pool_factor, seed=args.seed)  # fmt: skip
-        paths = write_suggestions(args.out, picked, classifier.labels, Path(args.model).resolve().parent.name)
+        model = Path(args.model).resolve()
+        version = model.parent.name if model.name == "model" else model.name  # a run's model/ is named by its run
+        paths = write_suggestions(args.out, picked, classifier.labels, version)
     except (UserError, ModelLoadError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
