@@ -14,7 +14,7 @@ from conftest import ROOT, compose_config, tiny_overrides
 from negotiation_stance import cli
 from negotiation_stance.corpus.active_learning import label_studio_config, select, uncertainty
 from negotiation_stance.corpus.candidates import to_label_studio
-from negotiation_stance.corpus.user_corpus import import_labels, split_articles
+from negotiation_stance.corpus.user_corpus import assign_splits, import_labels
 from negotiation_stance.data import DataError
 from negotiation_stance.data.loading import load_extra
 
@@ -211,11 +211,11 @@ def test_import_labels_writes_a_versioned_corpus_with_article_splits(tmp_path, c
 
 
 def test_article_splits_are_stable_as_a_corpus_grows_and_never_empty_from_three_articles():
-    small = split_articles(["a", "b", "c"])
+    small = assign_splits(["a", "b", "c"])
     assert sorted(small.values()) == ["test", "train", "validation"]
-    grown, more = split_articles([f"art-{i}" for i in range(40)]), split_articles([f"art-{i}" for i in range(60)])
+    grown, more = assign_splits([f"art-{i}" for i in range(40)]), assign_splits([f"art-{i}" for i in range(60)])
     assert all(more[a] == s for a, s in grown.items())
-    assert split_articles(["x"]) == {"x": "train"}
+    assert assign_splits(["x"]) == {"x": "train"}
 
 
 @pytest.mark.parametrize(

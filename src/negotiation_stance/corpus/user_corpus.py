@@ -54,7 +54,7 @@ def _position(article_id: str) -> float:
     return int(digest[:15], 16) / 16**15
 
 
-def split_articles(article_ids: Sequence[str]) -> dict[str, str]:
+def assign_splits(article_ids: Sequence[str]) -> dict[str, str]:
     """article_id -> split, 70/15/15 by hash position; with 3 or more articles no split is left empty.
 
     The hash keeps an article in its split across versions; only when a split
@@ -91,7 +91,7 @@ def corpus_rows(labelled: Sequence[dict[str, Any]], source: str | Path) -> list[
         if not row["text"].strip():
             raise DataError(source, None, "data.text", f"task #{n} ({row['id']}): the text is empty")
     articles = {r["id"]: article_of(r["id"], r.get("article_id")) for r in labelled}
-    splits = split_articles(list(articles.values()))
+    splits = assign_splits(list(articles.values()))
     return [
         {
             "id": r["id"], "article_id": articles[r["id"]], "text": r["text"], "label": r["label"],
