@@ -4,7 +4,7 @@ The model's probabilities come in as a function, so the same selection runs
 with a trained model (``negotiation-stance suggest``) or, in a simulation, with
 any other scorer. Uncertainty alone picks near-copies (wire stories repeat one
 quote in many articles), so the most uncertain ``pool_factor * n`` sentences
-are thinned by greedy max-min (k-center) selection on TF-IDF vectors.
+are thinned by greedy max-min selection on TF-IDF vectors, weighted by uncertainty.
 """
 
 from __future__ import annotations
@@ -51,25 +51,31 @@ def normalise(text: str) -> str:
     return _NORMAL.sub(" ", text.lower()).strip()
 
 
-def max_min_select(texts: Sequence[str], n: int) -> list[int]:
-    """Greedy k-center on TF-IDF (cosine) vectors: start at ``texts[0]``, then always the text farthest
-    from everything chosen; ties go to the earlier text (so pass texts most uncertain first)."""
+def diverse_select(texts: Sequence[str], weights: Sequence[float], n: int) -> list[int]:
+    """Greedy max-min selection on TF-IDF (cosine) vectors, weighted: start at the heaviest text, then always
+    take the one with the largest ``weight x distance to the nearest text taken``.
+
+    With uncertainty as the weight, a near-copy of a chosen sentence scores
+    near 0, while distinct sentences keep their uncertainty order (plain
+    k-center would prefer confident outliers).
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     if n >= len(texts):
         return list(range(len(texts)))
+    weight = np.asarray(weights, dtype=np.float64)
     try:
         vectors = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2)).fit_transform(texts)
     except ValueError:  # no word in any text (numbers, punctuation): nothing to spread over
-        return list(range(n))
-    chosen = [0]
-    nearest = 1.0 - (vectors @ vectors[0].T).toarray().ravel()  # cosine distance to the chosen set
-    nearest[0] = -1.0
+        return [int(i) for i in np.argsort(-weight, kind="stable")[:n]]
+    nearest = np.ones(len(texts))  # cosine distance to the nearest chosen text
+    chosen: list[int] = []
     while len(chosen) < n:
-        pick = int(np.argmax(nearest))  # the first of equal distances: the more uncertain
+        score = weight * nearest
+        score[chosen] = -1.0
+        pick = int(np.argmax(score))  # the first of equal scores
         chosen.append(pick)
         nearest = np.minimum(nearest, 1.0 - (vectors @ vectors[pick].T).toarray().ravel())
-        nearest[chosen] = -1.0
     return chosen
 
 
@@ -85,7 +91,7 @@ def select(
     """Positions of the ``n`` texts to label next, most uncertain first.
 
     Exact repeats (after :func:`normalise`) count once; the ``pool_factor * n``
-    most uncertain texts are thinned to ``n`` by :func:`max_min_select`.
+    most uncertain texts are thinned to ``n`` by :func:`diverse_select`.
     ``random`` is the plain baseline: a seeded sample, no diversity step.
     """
     if n < 1 or pool_factor < 1:
@@ -99,7 +105,7 @@ def select(
             seen.add(key)
             unique.append(i)
     pool = unique[: n * (1 if strategy == "random" else pool_factor)]
-    picked = [pool[j] for j in max_min_select([texts[i] for i in pool], n)]
+    picked = [pool[j] for j in diverse_select([texts[i] for i in pool], [scores[i] for i in pool], n)]
     return sorted(picked, key=lambda i: -scores[i])
 
 
