@@ -120,6 +120,13 @@ label-studio: setup $(VENV)/.label-studio-sdk $(LS_VENV)/.installed ## Local Lab
 label-studio-stop: setup ## Stop the Label Studio that make label-studio started (PID file in logs/label-studio)
 	$(BIN)/python scripts/label_studio.py stop $(ARGS)
 
+suggest: setup ## Sentences of your articles most worth labelling, as Label Studio tasks: make suggest INPUT=folder [MODEL=models/latest] ARGS="--n 200"
+	$(BIN)/python -m negotiation_stance suggest "$(INPUT)" --model $(MODEL) $(ARGS)
+
+import-labels: setup $(if $(PROJECT),$(VENV)/.label-studio-sdk) ## Label Studio annotations -> versioned corpus data/user/NAME: make import-labels NAME=my-news EXPORT=export.json (or PROJECT=<id>: pull it from make label-studio's server)
+	$(if $(PROJECT),$(BIN)/python scripts/label_studio.py pull --from-server http://127.0.0.1:$(LS_PORT) --project $(PROJECT) --out logs/label-studio/export-$(PROJECT).json)
+	$(BIN)/python -m negotiation_stance import-labels "$(if $(PROJECT),logs/label-studio/export-$(PROJECT).json,$(EXPORT))" --name "$(NAME)" $(ARGS)
+
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
 	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
 
@@ -144,4 +151,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks label-studio label-studio-stop serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks label-studio label-studio-stop suggest import-labels serve test test-full test-gpu lint format clean

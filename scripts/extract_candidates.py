@@ -1,6 +1,7 @@
 """Prepare users' own articles for labelling, and bring the labels back.
 
-  # 1. sentences of every .txt in a folder (optionally only those about talks)
+  # 1. sentences of every .txt (one article) and .jsonl (an article a line: id, text) in a folder
+  #    (optionally only those about talks)
   python scripts/extract_candidates.py extract articles/ --out candidates.jsonl [--only-talks]
   # 2. Label Studio tasks (import into a project using data/label_studio_config.xml),
   #    optionally pre-annotated by a trained model

@@ -1,4 +1,5 @@
-"""Command line: ``negotiation-stance predict --model models/latest "text"`` (or ``python -m negotiation_stance``)."""
+"""Command line: ``negotiation-stance predict --model models/latest "text"`` (or ``python -m negotiation_stance``);
+also ``serve``, ``export-onnx``, and the labelling loop's ``suggest`` and ``import-labels``."""
 
 from __future__ import annotations
 
@@ -157,7 +158,90 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--fp32-ffn-layers", type=int, default=0, help="keep the first N layers' feed-forward blocks in fp32"
     )
+    _add_labelling_loop(sub)
     return parser
+
+
+def _add_labelling_loop(sub: argparse._SubParsersAction) -> None:
+    """``suggest`` and ``import-labels``: the two ends of the user's labelling loop."""
+    suggest = sub.add_parser("suggest", help="pick the sentences of your articles most worth labelling next")
+    suggest.add_argument("input", type=Path, help="a folder of .txt articles and/or .jsonl articles (id, text)")
+    suggest.add_argument("--model", default="models/latest", help="exported model folder (default %(default)s)")
+    suggest.add_argument("--n", type=_positive_int, default=200, help="sentences to pick (default %(default)s)")
+    suggest.add_argument("--strategy", choices=["margin", "entropy", "random"], default="margin")
+    suggest.add_argument(
+        "--pool-factor",
+        type=_positive_int,
+        default=5,
+        help="thin the n x this most uncertain sentences to n by TF-IDF diversity (1 = uncertainty only)",
+    )
+    suggest.add_argument("--only-talks", action="store_true", help="only sentences the talks keyword filter keeps")
+    suggest.add_argument("--seed", type=int, default=0, help="for --strategy random")
+    suggest.add_argument("--out", type=Path, default=Path("suggestions"), help="output folder (default %(default)s)")
+    suggest.add_argument("--batch-size", type=_positive_int, default=INFERENCE_BATCH_SIZE)
+    labels = sub.add_parser("import-labels", help="a Label Studio JSON export -> versioned corpus data/user/<name>")
+    labels.add_argument("export", type=Path, help="the project's Label Studio export (JSON)")
+    labels.add_argument("--name", required=True, help="corpus name: data/user/<name>/")
+    labels.add_argument("--model", help="also check the labels against this exported model's labels")
+    labels.add_argument("--root", type=Path, default=Path("."), help="folder holding data/user (default: here)")
+
+
+def _suggest(args: argparse.Namespace) -> int:
+    """Read and split every article (errors before the model loads), score, pick, write."""
+    import numpy as np
+
+    from negotiation_stance.corpus.active_learning import suggest, write_suggestions
+    from negotiation_stance.corpus.candidates import extract_candidates
+    from negotiation_stance.errors import UserError
+    from negotiation_stance.modeling.model import ModelLoadError
+
+    try:
+        sentences = extract_candidates(args.input, only_talks=args.only_talks)
+        if not sentences:
+            raise ValueError(f"{args.input}: no sentences to suggest (with --only-talks: none about talks)")
+        args.out.mkdir(parents=True, exist_ok=True)
+        args.backend, args.recheck_margin = "torch", None
+        classifier = _load(args)
+
+        def probabilities(texts: list[str]) -> np.ndarray:
+            predictions = classifier.predict(texts, progress=sys.stderr.isatty())
+            return np.array([[p.probabilities[k] for k in classifier.labels] for p in predictions])
+
+        picked = suggest(sentences, probabilities, classifier.labels, args.n, strategy=args.strategy,
+                         pool_factor=args.pool_factor, seed=args.seed)  # fmt: skip
+        model = Path(args.model).resolve()
+        version = model.parent.name if model.name == "model" else model.name  # a run's model/ is named by its run
+        paths = write_suggestions(args.out, picked, classifier.labels, version)
+    except (UserError, ModelLoadError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    articles = len({s["article_id"] for s in sentences})
+    print(f"{len(picked)} of {len(sentences)} sentences from {articles} articles ({args.strategy}), "
+          f"labels {classifier.labels}:", file=sys.stderr)  # fmt: skip
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _import_labels(args: argparse.Namespace) -> int:
+    from negotiation_stance.corpus.user_corpus import LABELS_FILE, import_labels
+    from negotiation_stance.errors import UserError
+    from negotiation_stance.modeling.model import ModelLoadError, load_labels_and_tokenizer
+
+    try:
+        model_labels = load_labels_and_tokenizer(args.model)[1] if args.model else None
+        result = import_labels(args.export, args.name, root=args.root, model_labels=model_labels)
+    except (UserError, ModelLoadError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    card = result.card
+    print(f"{card['sentences']} labelled sentences -> {result.folder / result.version / LABELS_FILE} "
+          f"(articles per split {card['articles']})", file=sys.stderr)  # fmt: skip
+    if result.unlabelled:
+        print(f"{len(result.unlabelled)} tasks have no annotation yet and were not written, e.g. "
+              f"{result.unlabelled[:3]}", file=sys.stderr)  # fmt: skip
+    print(result.folder / LABELS_FILE)
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -339,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(args)
     if args.command == "export-onnx":
         return _export_onnx(args)
+    if args.command in ("suggest", "import-labels"):
+        return _suggest(args) if args.command == "suggest" else _import_labels(args)
     if args.article:
         if args.texts or args.input or args.resume:
             parser.error("--article takes one article file; do not also give sentences, --input or --resume")

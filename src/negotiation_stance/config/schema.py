@@ -41,6 +41,8 @@ class DataConfig:
     group_field: str | None
     # Share of training groups kept (a learning curve): nested, seeded by group id, not by `seed`.
     train_fraction: float
+    # Users' corpora (`import-labels`: data/user/<name>/labels.jsonl) added to the splits their rows name.
+    extra: list[str]
 
 
 @dataclass

@@ -64,6 +64,9 @@ def validate_train_config(cfg: Any) -> None:
     limit = max_positions(cfg.model.name_or_path, cfg.model.get("revision"))
     if limit is not None and cfg.training.max_length > limit:
         problems.append(f"training.max_length must be <= {limit}, the model's positions; got {cfg.training.max_length}")
+    for i, extra in enumerate(cfg.data.get("extra") or []):
+        if not Path(extra).is_file():
+            problems.append(f"data.extra[{i}]: {extra} is not a file (make import-labels writes data/user/<name>/)")
     # The run folder itself is checked (and created) by the run's first step, prepare_output_dir.
     if not writable(cfg.paths.models_dir):
         problems.append(f"paths.models_dir is not writable: {cfg.paths.models_dir}")

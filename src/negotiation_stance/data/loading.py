@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from negotiation_stance.io import DataError, Row, read_records, required_text
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
+# Rows of a data.extra corpus get ids "user:<corpus name>:<id>": they never collide with the corpus's own.
+EXTRA_ID_PREFIX = "user:"
 # What a JSON value that is not a string is called in an error message.
 _JSON_TYPES = {list: "array", dict: "object", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
@@ -33,11 +36,13 @@ def load_split(
     drop_labels: list[str] | tuple[str, ...] = (),
     keep: dict[str, list[str]] | None = None,
     group_field: str | None = None,
+    allow_empty: bool = False,
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
     """Validated rows of one split, plus a count of rows left out by ``drop_labels``.
 
     ``keep`` ({field: values}) selects rows, e.g. one corpus version; ``group_field``
-    records each row's group (its article) for subsampling by group. Without
+    records each row's group (its article) for subsampling by group; ``allow_empty``
+    accepts a split without rows (a small user corpus). Without
     ``id_field`` nothing tells two rows with the same text apart, so repeats are
     checked on the text (and pair) instead: see :class:`_Repeats`.
     """
@@ -77,7 +82,7 @@ def load_split(
         if group_field:
             item["group"] = str(required_text(row, path, group_field))
         out.append(item)
-    if not out:
+    if not out and not allow_empty:
         where = f" with {split_field} = {split!r}" if split_field else ""
         where += f" and {dict(keep)}" if keep else ""
         raise DataError(path, None, None, f"no usable rows{where}")
@@ -187,13 +192,73 @@ def split_options(data_cfg: Any) -> dict[str, Any]:
     }
 
 
+def extra_name(path: str | Path) -> str:
+    """A data.extra corpus's name: ``data/user/<name>/labels.jsonl`` -> ``<name>``, ``.../<name>/v2/labels.jsonl``
+    -> ``<name>-v2``, any other file -> its stem."""
+    path = Path(path)
+    if path.name != "labels.jsonl":
+        return path.stem
+    if re.fullmatch(r"v\d+", path.parent.name):
+        return f"{path.parent.parent.name}-{path.parent.name}"
+    return path.parent.name
+
+
+def extra_names(paths: Any) -> list[str]:
+    """The names of the ``data.extra`` corpora, which must differ (they prefix ids and name the reports)."""
+    names = [extra_name(p) for p in paths or []]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"data.extra: two files give the corpus name {repeated[0]!r}; name each corpus once")
+    return names
+
+
+def load_extra(
+    path: str | Path, name: str, labels: list[str], drop_labels: list[str] | tuple[str, ...] = ()
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows of a user corpus (``import-labels``: id, article_id, text, label, split) per split, ids prefixed."""
+    splits = {}
+    for split in SPLITS:
+        rows, _ = load_split(
+            path, labels=labels, id_field="id", split_field="split", split=split, drop_labels=drop_labels,
+            group_field="article_id", allow_empty=True,
+        )  # fmt: skip
+        for row in rows:
+            row["id"] = f"{EXTRA_ID_PREFIX}{name}:{row['id']}"
+        splits[split] = rows
+    if not any(splits.values()):
+        raise DataError(path, None, None, f"no usable rows (labels {labels}, {list(drop_labels)} left out)")
+    return splits
+
+
+def extra_rows(rows: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The rows of one data.extra corpus among merged rows (by their id prefix)."""
+    prefix = f"{EXTRA_ID_PREFIX}{name}:"
+    return [r for r in rows if str(r["id"]).startswith(prefix)]
+
+
+def _merge_extra(data_cfg: Any, labels: list[str], result: dict[str, list[dict[str, Any]]]) -> None:
+    """Add each ``data.extra`` corpus's splits to the corpus's, rows shaped like the corpus's own."""
+    paths = list(data_cfg.get("extra") or [])
+    if paths and data_cfg.pair_field:
+        raise ConfigError("data.extra corpora hold single sentences; they cannot be added when data.pair_field is set")
+    for path, name in zip(paths, extra_names(paths), strict=True):
+        added = load_extra(path, name, labels, list(data_cfg.drop_labels))
+        for split, rows in added.items():
+            keys = set(result[split][0]) if result[split] else {"text", "label", "line", "id"}
+            result[split].extend({k: v for k, v in row.items() if k in keys} for row in rows)
+        log.info("Data extra %s (%s): %s", name, path, {split: len(rows) for split, rows in added.items()})
+
+
 def load_splits(data_cfg: Any) -> DatasetDict:
-    """Train/validation/test as a ``DatasetDict`` with integer labels from ``data.labels``."""
+    """Train/validation/test as a ``DatasetDict`` with integer labels from ``data.labels``.
+
+    ``data.extra`` corpora are added to the split each row names.
+    """
     labels = list(data_cfg.labels)
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise ConfigError(f"data.labels must list at least two distinct labels, got {labels}")
     paths = {"train": data_cfg.train_path, "validation": data_cfg.validation_path, "test": data_cfg.test_path}
-    result = {}
+    result: dict[str, list[dict[str, Any]]] = {}
     for split, path in paths.items():
         options = split_options(data_cfg)
         rows, _ = load_split(path, labels=labels, split=split, drop_labels=list(data_cfg.drop_labels), **options)
@@ -202,10 +267,11 @@ def load_splits(data_cfg: Any) -> DatasetDict:
         limit = data_cfg.max_train_samples if split == "train" else data_cfg.max_eval_samples
         if limit is not None:
             rows = rows[:limit]
-        if split != "train":
-            warn_absent_labels(split, rows, labels)
-        result[split] = Dataset.from_list(rows)
-    absent = [label for i, label in enumerate(labels) if i not in set(result["train"]["label"])]
+        result[split] = rows
+    _merge_extra(data_cfg, labels, result)
+    for split in ("validation", "test"):
+        warn_absent_labels(split, result[split], labels)
+    absent = [label for i, label in enumerate(labels) if i not in {r["label"] for r in result["train"]}]
     if absent:
         raise ConfigError(f"data.labels {labels} does not match the training data: no training rows for {absent}")
-    return DatasetDict(result)
+    return DatasetDict({split: Dataset.from_list(rows) for split, rows in result.items()})

@@ -10,17 +10,19 @@ import torch
 
 from negotiation_stance import tracking
 from negotiation_stance.data import load_split
-from negotiation_stance.data.loading import split_options, warn_absent_labels
+from negotiation_stance.data.loading import extra_names, load_extra, split_options, warn_absent_labels
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.evaluation.record import RunRecord
 from negotiation_stance.evaluation.report import EvalSettings
 from negotiation_stance.evaluation.scoring import (
+    USER_SET,
     LabelledSet,
     evaluate_and_report,
     load_real_sets,
     predict_sets,
     sections,
     torch_logits_fn,
+    user_sections,
 )
 from negotiation_stance.modeling import exported_pair_field, load_exported
 
@@ -47,6 +49,12 @@ def load_eval_splits(cfg: Any, labels: list[str]) -> dict[str, LabelledSet]:
         rows, left_out = load_split(paths[split], labels=labels, split=split, drop_labels=drop, **options)
         warn_absent_labels(split, rows, labels)
         sets[split] = LabelledSet(rows, dict(left_out))
+    # Each data.extra corpus is scored on its own rows of the same splits.
+    for path, name in zip(cfg.data.get("extra") or [], extra_names(cfg.data.get("extra")), strict=True):
+        own = load_extra(path, name, labels, drop)
+        for split in cfg.splits:
+            if own.get(split):
+                sets[USER_SET.format(name=name, split=split)] = LabelledSet(own[split])
     return sets
 
 
@@ -90,6 +98,7 @@ def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
             data={"name": cfg.data.name},
             splits=splits,
             real=real,
+            user=user_sections(reports, extra_names(cfg.data.get("extra"))),
             model_dir=str(Path(cfg.model_dir).resolve()),
         )
         record.write(output_dir)

@@ -1,7 +1,7 @@
 """``RunRecord``: what one run measured, written as ``metrics.json`` by train, evaluate and baselines, read by compare.
 
 The file keeps its flat layout: each evaluated split is a top-level key
-(``validation``, ``test``), real-text sets sit under ``real``.
+(``validation``, ``test``), real-text sets sit under ``real``, users' corpora under ``user``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class RunRecord:
     # Scores of each evaluated split, e.g. {"validation": {...}, "test": {...}}.
     splits: dict[str, dict[str, Any]]
     real: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Each data.extra corpus scored on its own rows: {name: {"validation": {...}, "test": {...}}}.
+    user: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_dir: str | None = None
     model_dir: str | None = None
     model_name: str | None = None

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from negotiation_stance import tracking
-from negotiation_stance.data import load_split
+from negotiation_stance.data import SPLITS, load_split
+from negotiation_stance.data.loading import extra_rows
 from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport, write_reports
 from negotiation_stance.labels import STANCE_LABELS
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # The splits every run scores; the checkpoint is chosen on the first, the second is only reported.
 EVAL_SPLITS = ("validation", "test")
+# Set names of a data.extra corpus's own rows: user-<name>-validation, user-<name>-test.
+USER_SET = "user-{name}-{split}"
 
 LogitsFn = Callable[[Sequence[dict[str, Any]]], np.ndarray]
 
@@ -86,9 +89,19 @@ def load_real_sets(eval_dir: Path, names: Sequence[str], labels: Sequence[str]) 
     return sets
 
 
-def scored_sets(splits: Any, eval_dir: Path, real_sets: Sequence[str], labels: Sequence[str]) -> dict[str, LabelledSet]:
-    """What a run scores after fitting: validation and test of ``splits`` (a DatasetDict), and the real-text sets."""
+def scored_sets(
+    splits: Any, eval_dir: Path, real_sets: Sequence[str], labels: Sequence[str], extra: Sequence[str] = ()
+) -> dict[str, LabelledSet]:
+    """What a run scores after fitting: validation and test of ``splits`` (a DatasetDict), the real-text sets,
+    and each ``extra`` (data.extra) corpus's own validation and test rows, which the first two also hold."""
     sets = {split: LabelledSet(splits[split].to_list()) for split in EVAL_SPLITS}
+    for name in extra:
+        for split in EVAL_SPLITS:
+            rows = extra_rows(sets[split].rows, name)
+            if rows:
+                sets[USER_SET.format(name=name, split=split)] = LabelledSet(rows)
+            else:
+                log.warning("data.extra %s has no %s rows: it is not scored on its own there.", name, split)
     sets.update(load_real_sets(eval_dir, real_sets, labels))
     return sets
 
@@ -172,7 +185,19 @@ def evaluate_and_report(
 
 
 def sections(reports: dict[str, SplitReport], splits: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The metrics of the named splits and of every other (real-text) set, as a RunRecord holds them."""
+    """The metrics of the named splits and of every real-text set, as a RunRecord holds them."""
     own = {name: reports[name].metrics for name in splits}
-    real = {name: r.metrics for name, r in reports.items() if name not in splits}
+    real = {name: r.metrics for name, r in reports.items() if name not in splits and not name.startswith("user-")}
     return own, real
+
+
+def user_sections(reports: dict[str, SplitReport], extra: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``{name: {"validation": metrics, "test": metrics}}`` of each data.extra corpus (RunRecord.user); any split
+    scored on its own."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in extra:
+        for split in SPLITS:
+            report = reports.get(USER_SET.format(name=name, split=split))
+            if report is not None:
+                out.setdefault(name, {})[split] = report.metrics
+    return out

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from negotiation_stance import tracking
 from negotiation_stance.data import load_splits
+from negotiation_stance.data.loading import extra_names
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.evaluation import scoring
 from negotiation_stance.evaluation.record import RunRecord
@@ -80,8 +81,9 @@ def fit_baselines(splits: DatasetDict, names: list[str], c_grid: list[float], se
 def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Fit, score and report every configured baseline; one run folder and W&B run each."""
     labels = list(cfg.data.labels)
+    extra = extra_names(cfg.data.get("extra"))
     splits = load_splits(cfg.data)
-    sets = scoring.scored_sets(splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels)
+    sets = scoring.scored_sets(splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels, extra)
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
     results = {}
     for baseline in fit_baselines(splits, list(cfg.baselines.names), list(cfg.baselines.c_grid), cfg.seed):
@@ -101,6 +103,7 @@ def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
                 data={"name": cfg.data.name, "counts": {k: len(v) for k, v in splits.items()}},
                 splits=own,
                 real=real,
+                user=scoring.user_sections(reports, extra),
                 run_dir=str(folder),
                 model_name=baseline.name,
                 params=baseline.params,

@@ -21,6 +21,7 @@ from transformers import set_seed
 from negotiation_stance import tracking
 from negotiation_stance.config.validation import validate_train_config
 from negotiation_stance.data import load_splits
+from negotiation_stance.data.loading import extra_names, extra_rows
 from negotiation_stance.evaluation.metrics import fit_temperature
 from negotiation_stance.evaluation.record import RunRecord
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport
@@ -32,6 +33,7 @@ from negotiation_stance.evaluation.scoring import (
     scored_sets,
     sections,
     torch_logits_fn,
+    user_sections,
 )
 from negotiation_stance.export.folder import export_model, point_latest
 from negotiation_stance.export.model_card import model_card
@@ -52,12 +54,18 @@ log = logging.getLogger(__name__)
 class PreparedData:
     labels: list[str]
     splits: DatasetDict
-    # What is scored after the fit: validation, test and the real-text sets.
+    # What is scored after the fit: validation, test, the real-text sets and each data.extra corpus's own rows.
     sets: dict[str, LabelledSet]
+    # Names of the data.extra corpora merged into the splits.
+    extra: list[str]
 
     @property
     def counts(self) -> dict[str, int]:
         return {split: len(ds) for split, ds in self.splits.items()}
+
+    def extra_counts(self) -> dict[str, dict[str, int]]:
+        """Rows per split that each data.extra corpus added."""
+        return {name: {s: len(extra_rows(ds.to_list(), name)) for s, ds in self.splits.items()} for name in self.extra}
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -93,12 +101,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def prepare_data(cfg: DictConfig) -> PreparedData:
-    """The validated splits, and the sets scored after the fit."""
+    """The validated splits (with any data.extra corpora merged in), and the sets scored after the fit.
+
+    The checkpoint is chosen on the merged validation split; each extra corpus is also reported on its own.
+    """
+    extra = extra_names(cfg.data.get("extra"))
     splits = load_splits(cfg.data)
     labels = list(cfg.data.labels)
     log.info("Data %s: %s", cfg.data.name, {split: len(ds) for split, ds in splits.items()})
-    sets = scored_sets(splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels)
-    return PreparedData(labels, splits, sets)
+    sets = scored_sets(splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels, extra)
+    return PreparedData(labels, splits, sets, extra)
 
 
 def calibrate(model: Any, logits: np.ndarray, gold: list[int]) -> float:
@@ -146,12 +158,17 @@ def make_record(
     splits, real = sections(reports, EVAL_SPLITS)
     summary = dict(fitted.summary)
     summary["temperature"] = temperature
+    data_info: dict[str, Any] = {"name": cfg.data.name, "counts": data.counts}
+    if data.extra:  # each data.extra corpus: its file and the rows it added to each split
+        data_info["extra"] = {name: {"path": str(path), "counts": counts} for (name, counts), path in
+                              zip(data.extra_counts().items(), cfg.data.extra, strict=True)}  # fmt: skip
     return RunRecord(
         kind="train",
         labels=data.labels,
-        data={"name": cfg.data.name, "counts": data.counts},
+        data=data_info,
         splits=splits,
         real=real,
+        user=user_sections(reports, data.extra),
         run_dir=str(output_dir),
         model_dir=str(output_dir / "model"),
         model_name=str(cfg.model.name),
