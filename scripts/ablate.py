@@ -30,7 +30,7 @@ from negotiation_stance.evaluation.ablation import (
     real_scores,
 )
 from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
-from negotiation_stance.export.soup import make_soup
+from negotiation_stance.io import write_text
 
 SCRIPTS = Path(__file__).resolve().parent
 PRESETS = SCRIPTS.parent / "configs" / "experiment"
@@ -41,7 +41,8 @@ BEGIN, END = "<!-- ablation table: begin (scripts/ablate.py) -->", "<!-- ablatio
 def run_sweep(variants: list[str], seeds: str, overrides: list[str], sweep_dir: Path) -> None:
     experiments = ",".join(PRESET_PREFIX + v for v in variants)
     command = [sys.executable, str(SCRIPTS / "train.py"), "-m", f"experiment={experiments}", f"seed={seeds}"]
-    command += [f"hydra.sweep.dir={sweep_dir}", *overrides]
+    # Not models/best: the variants are different tasks and encoders, and the ablation chooses on real text.
+    command += [f"hydra.sweep.dir={sweep_dir}", "~hydra.callbacks.best_of_sweep", *overrides]
     print("+", " ".join(command), flush=True)
     if subprocess.run(command).returncode != 0:
         raise SystemExit(f"error: the sweep failed; finished runs are in {sweep_dir} (rebuild with --from)")
@@ -52,21 +53,28 @@ def fmt(value: float | None) -> str:
 
 
 def write_between_markers(path: Path, text: str) -> None:
-    """Replace what lies between the ablation markers of ``path`` (its prose stays), or write the file anew."""
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if BEGIN in old and END in old:
+    """Replace what lies between the ablation markers of ``path`` (its prose stays); a new file gets just the table.
+
+    An existing file without the markers is refused rather than overwritten.
+    """
+    old = path.read_text(encoding="utf-8") if path.is_file() else None
+    if old is None:
+        text = f"{BEGIN}\n{text}{END}\n"
+    elif BEGIN in old and END in old:
         head, rest = old.split(BEGIN, 1)
         text = f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}"
     else:
-        text = f"{BEGIN}\n{text}{END}\n"
+        raise UserError(f"{path} has no ablation markers ({BEGIN} ... {END}); not overwriting it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    write_text(path, text)
 
 
 def soup_row(sweep_dir: Path, variant: str, runs: list[Path], data: str, overrides: list[str]) -> dict | None:
     """Average the seeds of ``variant``, score the soup like any exported model, and return its table row."""
     if len(runs) < 2:
         return None
+    from negotiation_stance.export.soup import make_soup  # torch: only when a soup is made
+
     folder = sweep_dir / "soup"
     model = make_soup(runs, folder / "model")
     command = [sys.executable, str(SCRIPTS / "evaluate.py"), f"model_dir={model}", f"data={data}"]
@@ -103,6 +111,12 @@ def main() -> int:
         known = sorted(p.stem.removeprefix(PRESET_PREFIX) for p in PRESETS.glob(f"{PRESET_PREFIX}*.yaml"))
         print(f"error: --variants: no preset for {missing}; known: {known}", file=sys.stderr)
         return 2
+    mpnet = Path.cwd() / "models" / "pretrained" / "all-mpnet-base-v2"
+    custom_paths = any(o.startswith(("paths.", "model.")) for o in overrides)
+    if "mpnet" in variants and not args.source and not custom_paths and not (mpnet / "config.json").is_file():
+        print(f"error: the mpnet variant needs {mpnet}: run `make pretrained-mpnet` first, "
+              "or leave it out (--variants ...)", file=sys.stderr)  # fmt: skip
+        return 2
     if args.source:
         sweep_dir = args.source
     else:
@@ -129,9 +143,13 @@ def main() -> int:
         f"chooses the default); the corpus test split is reported, never used to choose. "
         f"Best variant: **{best}**.\n\n{table}\n"
     )
-    (sweep_dir / "experiments.md").write_text(text, encoding="utf-8")
+    write_text(sweep_dir / "experiments.md", text)
     if args.out:
-        write_between_markers(args.out, text)
+        try:
+            write_between_markers(args.out, text)
+        except UserError as exc:
+            print(f"error: {exc}; the table is in {sweep_dir / 'experiments.md'}", file=sys.stderr)
+            return 2
     print(text)
     return 0
 

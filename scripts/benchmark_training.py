@@ -81,7 +81,30 @@ def worker(overrides: list[str], out_dir: Path) -> dict:
         "validation_macro_f1": record["validation"]["macro_f1"],
         "real_dev_macro_f1": real.get("real_dev", {}).get("macro_f1"),
         "peak_mb": peak_rss_mb(),
+        # The per-epoch validation passes (checkpoint choice): what fewer evaluations could save.
+        "eval_seconds": sum(h.get("eval_runtime", 0.0) for h in record["train"]["log_history"]),
     }
+
+
+def tokenising_seconds(overrides: list[str]) -> tuple[int, float]:
+    """Rows of the training split and the seconds tokenising them takes: what a pre-tokenised cache could save."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from transformers import AutoTokenizer
+
+    from negotiation_stance.config import register_configs
+    from negotiation_stance.data import load_splits
+    from negotiation_stance.training.fit import tokenize
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    train = load_splits(cfg.data)["train"]
+    tokenizer = AutoTokenizer.from_pretrained(str(cfg.model.name_or_path))
+    start = time.perf_counter()
+    tokenize(train, tokenizer, cfg.training.max_length)
+    return len(train), time.perf_counter() - start
 
 
 def run_variant(name: str, extra: list[str], seed: int) -> dict:
@@ -118,7 +141,7 @@ def main() -> None:
     results = {name: [run_variant(name, extra, seed) for seed in seeds] for name in names}
     steps_per_epoch = None
     print(f"\n{'full recipe' if args.full else f'{args.steps} steps'} per run; seeds {seeds}; cores {os.cpu_count()}")
-    header = ["variant", "samples/s", "x plain", "s/epoch", "peak MB"]
+    header = ["variant", "samples/s", "x plain", "s/epoch", "eval s", "peak MB"]
     if args.full:
         header += ["wall s", "val F1", "real_dev F1"]
     print("  ".join(f"{h:>13}" for h in header))
@@ -132,6 +155,7 @@ def main() -> None:
             f"{speed:.1f}",
             f"{speed / base:.2f}x",
             f"{epoch_seconds:.0f}",
+            f"{statistics.fmean(r['eval_seconds'] for r in runs):.1f}",
             f"{max(r['peak_mb'] for r in runs):.0f}",
         ]
         if args.full:
@@ -140,7 +164,10 @@ def main() -> None:
                 sd = statistics.stdev(values) if len(values) > 1 else 0.0
                 cells.append(f"{statistics.fmean(values):.3f}±{sd:.3f}" if values else "–")
         print("  ".join(f"{c:>13}" for c in cells))
-    print(f"(x plain: against '{names[0]}', the first variant; s/epoch: {steps_per_epoch} steps of the training data)")
+    print(f"(x plain: against '{names[0]}', the first variant; s/epoch: {steps_per_epoch} steps of the training data;")
+    print(" eval s: the validation passes of the run, one per epoch, which choose the checkpoint)")
+    rows, seconds = tokenising_seconds(args.overrides.split())
+    print(f"Tokenising the {rows:,} training sentences: {seconds:.2f} s a run, all a pre-tokenised cache could save.")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -84,7 +84,7 @@ def pair_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from negotiation_stance.training.run import train
 
     tmp = tmp_path_factory.mktemp("pair_run")
-    overrides = pair_overrides(tmp, "logger=none", "evaluation.real_sets=[]", "training.max_steps=2")
+    overrides = pair_overrides(tmp, "logger=none", "training.max_steps=2")  # real sets on: they are skipped
     metrics = train(compose_config("train", overrides))
     return {"metrics": metrics, "run_dir": tmp / "run", "model_dir": tmp / "run" / "model"}
 

@@ -115,7 +115,8 @@ def test_training_benchmark_measures_each_variant(tmp_path):
     assert set(report) == {"bf16"}
     for runs in report.values():
         assert runs[0]["global_step"] == 2 and runs[0]["samples_per_second"] > 0 and runs[0]["peak_mb"] > 100
-    assert "x plain" in result.stdout and "bf16" in result.stdout
+    assert "x plain" in result.stdout and "bf16" in result.stdout and "eval s" in result.stdout
+    assert "Tokenising the 12 training sentences" in result.stdout  # the fixture's stance rows of train
     bad = subprocess.run(
         [sys.executable, "scripts/benchmark_training.py", "--variants=fast"], cwd=ROOT, capture_output=True, text=True
     )

@@ -179,3 +179,9 @@ def test_evaluate_refuses_data_that_does_not_fit_the_pair_model():
 def test_pairs_fixture_is_the_tiny_fixture_with_a_target():
     rows = [json.loads(line) for line in PAIRS_FIXTURE.read_text().splitlines()]
     assert all(isinstance(r["target"], str) and r["target"] for r in rows) and len(rows) == 22
+
+
+def test_a_pair_model_is_not_scored_on_real_sets_that_have_no_pair(pair_run):
+    """The real sets carry no pair: scoring a pair model on lone sentences would report another task."""
+    assert pair_run["metrics"]["real"] == {}
+    assert pair_run["metrics"]["test"]["n"] > 0

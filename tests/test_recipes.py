@@ -41,6 +41,8 @@ def test_loss_is_weighted_smoothed_cross_entropy_over_the_accumulated_batch():
         ("bert.encoder.layer.0.attention.self.query.weight", 1),
         ("bert.encoder.layer.5.output.LayerNorm.bias", 6),
         ("bert.pooler.dense.weight", 7),
+        ("mpnet.encoder.relative_attention_bias.weight", 0),
+        ("deberta.encoder.rel_embeddings.weight", 0),
         ("classifier.weight", 7),
     ],
 )
@@ -62,3 +64,29 @@ def test_layerwise_groups_decay_the_learning_rate_downwards_and_keep_every_param
     head = next(g for g in groups if g["lr"] == pytest.approx(1e-4) and g["weight_decay"] > 0)
     assert any(p is model.classifier.weight for p in head["params"])
     assert all(g["weight_decay"] == 0.0 for g in groups if any(p is model.classifier.bias for p in g["params"]))
+
+
+def test_the_trainer_builds_its_optimizer_and_schedule_from_the_decayed_groups(tmp_path):
+    """RunTrainer with training.layer_lr_decay: the optimizer the fit uses; the schedule scales every group."""
+    from transformers import BertConfig, BertForSequenceClassification, TrainingArguments
+
+    from negotiation_stance.training.fit import RunTrainer
+
+    model = BertForSequenceClassification(
+        BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=3)
+    )
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, weight_decay=0.01, use_cpu=True,
+                             warmup_steps=0, report_to=[])  # fmt: skip
+    trainer = RunTrainer(model=model, args=args)
+    trainer.layer_lr_decay = 0.5
+    optimizer = trainer.create_optimizer()
+    assert sorted({g["lr"] for g in optimizer.param_groups}) == pytest.approx([1e-3 * 0.5**k for k in (3, 2, 1, 0)])
+    assert sum(len(g["params"]) for g in optimizer.param_groups) == len(list(model.parameters()))
+    scheduler = trainer.create_scheduler(num_training_steps=10, optimizer=optimizer)
+    optimizer.step()
+    scheduler.step()
+    lrs = [g["lr"] for g in optimizer.param_groups]
+    initial = [g["initial_lr"] for g in optimizer.param_groups]
+    assert [lr / i for lr, i in zip(lrs, initial, strict=True)] == pytest.approx([0.9] * len(lrs))
+    trainer.layer_lr_decay, trainer.optimizer = 1.0, None
+    assert {g["lr"] for g in trainer.create_optimizer().param_groups} == {1e-3}  # transformers' own groups

@@ -53,3 +53,14 @@ def sentence_id(article_id: str, index: int) -> str:
 def about_talks(text: str) -> bool:
     """Whether a sentence names negotiating, its venues or its outcomes (the documented keyword filter)."""
     return bool(_TALK_RE.search(text))
+
+
+# Article mode's relevance threshold for three-label models (predict --threshold, the server's default).
+ARTICLE_THRESHOLD = 0.5
+
+
+def is_statement(text: str, top_probability: float, threshold: float = ARTICLE_THRESHOLD) -> bool:
+    """A three-label model has no `none`: a sentence counts as a stance statement only if it mentions talks
+    and the model's top probability reaches ``threshold``. Article mode and the 4-way score of three-label
+    models (evaluation.scoring) both use this rule."""
+    return about_talks(text) and top_probability >= threshold

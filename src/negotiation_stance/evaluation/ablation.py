@@ -134,7 +134,7 @@ def ablation_rows(
         tests = []
         if variant.name != BASELINE:
             for seed, folder, _ in variant.runs:
-                if seed in base_by_seed and all(three):
+                if seed in base_by_seed and all(v is not None for v in three):
                     tests.append(paired_against(folder, base_by_seed[seed], real_set, samples, seed))
         p_values = " / ".join(f"{t['p_value']:.2f}" for t in tests)
         delta = statistics.mean(t["delta_macro_f1"] for t in tests) if tests else 0.0

@@ -22,7 +22,7 @@ from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport, write_reports
 from negotiation_stance.labels import STANCE_LABELS
 from negotiation_stance.modeling.model import predict_logits, softmax
-from negotiation_stance.text import about_talks
+from negotiation_stance.text import ARTICLE_THRESHOLD, is_statement
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +32,6 @@ EVAL_SPLITS = ("validation", "test")
 USER_SET = "user-{name}-{split}"
 
 LogitsFn = Callable[[Sequence[dict[str, Any]]], np.ndarray]
-
-# Article mode's relevance threshold (predict --threshold, the server's default): a three-label
-# model's sentence counts as a statement only if it mentions talks and its top probability reaches it.
-ARTICLE_THRESHOLD = 0.5
 
 
 @dataclass
@@ -59,12 +55,20 @@ def torch_logits_fn(model: Any, tokenizer: Any, *, batch_size: int, max_length: 
     return logits
 
 
-def load_real_sets(eval_dir: Path, names: Sequence[str], labels: Sequence[str]) -> dict[str, LabelledSet]:
+def load_real_sets(
+    eval_dir: Path, names: Sequence[str], labels: Sequence[str], pair_field: str | None = None
+) -> dict[str, LabelledSet]:
     """Rows of the real-text sets in ``../shared/eval`` that a model with ``labels`` can be scored on.
 
     A three-label model is scored on the stance rows only; the rows left out are
-    counted (``dropped``), never silently. Empty when the folder is absent.
+    counted (``dropped``), never silently. Empty when the folder is absent, and for a
+    pair model: the real sets carry no pair, and scoring it on single sentences would
+    report a task it was not trained for.
     """
+    if names and pair_field:
+        log.info("Real-text evaluation skipped: a pair model (data.pair_field=%s) needs a pair per sentence, "
+                 "and the real sets have none.", pair_field)  # fmt: skip
+        return {}
     if not set(STANCE_LABELS) <= set(labels):
         log.info("Real-text evaluation skipped: the labels %s are not the contract's stance labels.", list(labels))
         return {}
@@ -90,7 +94,12 @@ def load_real_sets(eval_dir: Path, names: Sequence[str], labels: Sequence[str]) 
 
 
 def scored_sets(
-    splits: Any, eval_dir: Path, real_sets: Sequence[str], labels: Sequence[str], extra: Sequence[str] = ()
+    splits: Any,
+    eval_dir: Path,
+    real_sets: Sequence[str],
+    labels: Sequence[str],
+    extra: Sequence[str] = (),
+    pair_field: str | None = None,
 ) -> dict[str, LabelledSet]:
     """What a run scores after fitting: validation and test of ``splits`` (a DatasetDict), the real-text sets,
     and each ``extra`` (data.extra) corpus's own validation and test rows, which the first two also hold."""
@@ -102,7 +111,7 @@ def scored_sets(
                 sets[USER_SET.format(name=name, split=split)] = LabelledSet(rows)
             else:
                 log.warning("data.extra %s has no %s rows: it is not scored on its own there.", name, split)
-    sets.update(load_real_sets(eval_dir, real_sets, labels))
+    sets.update(load_real_sets(eval_dir, real_sets, labels, pair_field))
     return sets
 
 
@@ -152,11 +161,11 @@ def four_way_scores(
     gold = [*report.gold, *([len(report.labels)] * len(none_rows))]
     probs = np.concatenate([report.probs, softmax(none_logits / report.temperature)]) if none_rows else report.probs
     predicted = [
-        int(p.argmax()) if about_talks(text) and p.max() >= threshold else len(report.labels)
+        int(p.argmax()) if is_statement(text, float(p.max()), threshold) else len(report.labels)
         for text, p in zip(texts, probs, strict=True)
     ]
     scores = classification_metrics(gold, predicted, labels)
-    rule = f"none unless the sentence mentions talks (text.about_talks) and its top probability >= {threshold}"
+    rule = f"article mode's text.is_statement: talks mentioned and top probability >= {threshold}"
     return {**{key: scores[key] for key in ("macro_f1", "accuracy", "n", "per_class")}, "none_rule": rule}
 
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from negotiation_stance.inference.speakers import attribute_speakers
-from negotiation_stance.text import about_talks, split_sentences
+from negotiation_stance.text import ARTICLE_THRESHOLD, is_statement, split_sentences
 
 
 @dataclass
@@ -62,7 +62,9 @@ def summarize_speakers(sentences: list[ArticleSentence], labels: list[str]) -> d
     return dict(sorted(summary.items(), key=lambda kv: -kv[1]["statements"]))
 
 
-def analyse_article(text: str, predict: Any, labels: list[str], *, threshold: float = 0.5) -> ArticleResult:
+def analyse_article(
+    text: str, predict: Any, labels: list[str], *, threshold: float = ARTICLE_THRESHOLD
+) -> ArticleResult:
     """Split, attribute and label one article; ``predict`` is ``StanceClassifier.predict``."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError("the article is empty")
@@ -73,16 +75,16 @@ def analyse_article(text: str, predict: Any, labels: list[str], *, threshold: fl
     for i, (sentence, speaker, pred) in enumerate(zip(sentences, speakers, predictions, strict=True)):
         # A four-label model decides itself; a three-label one needs the documented rule.
         four_labels = "none" in labels
-        is_statement = pred.label != "none" if four_labels else about_talks(sentence) and pred.score >= threshold
+        statement = pred.label != "none" if four_labels else is_statement(sentence, pred.score, threshold)
         out.append(
             ArticleSentence(
                 index=i,
                 text=sentence,
                 speaker=speaker,
-                label=pred.label if is_statement else "none",
+                label=pred.label if statement else "none",
                 score=pred.score,
                 probabilities=pred.probabilities,
-                is_statement=is_statement,
+                is_statement=statement,
             )
         )
     return ArticleResult(out, summarize_speakers(out, labels), relevance_rule(labels, threshold))

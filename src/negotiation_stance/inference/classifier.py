@@ -16,6 +16,7 @@ from negotiation_stance.inference.articles import ArticleResult, analyse_article
 from negotiation_stance.inference.backends import TorchLogits, load_backend
 from negotiation_stance.inference.streaming import chunks
 from negotiation_stance.modeling.model import PairError, exported_pair_field, softmax
+from negotiation_stance.text import ARTICLE_THRESHOLD
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,9 @@ class StanceClassifier:
                 over[0] + offset,
             )
 
-    def predict_article(self, text: str, *, pair: str | None = None, threshold: float = 0.5) -> ArticleResult:
+    def predict_article(
+        self, text: str, *, pair: str | None = None, threshold: float = ARTICLE_THRESHOLD
+    ) -> ArticleResult:
         """Every sentence of an article with its speaker and stance, plus a per-speaker summary.
 
         A pair model needs ``pair`` (the target), given to every sentence.

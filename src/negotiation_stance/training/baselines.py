@@ -83,7 +83,9 @@ def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     labels = list(cfg.data.labels)
     extra = extra_names(cfg.data.get("extra"))
     splits = load_splits(cfg.data)
-    sets = scoring.scored_sets(splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels, extra)
+    sets = scoring.scored_sets(
+        splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels, extra, cfg.data.pair_field
+    )
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
     results = {}
     for baseline in fit_baselines(splits, list(cfg.baselines.names), list(cfg.baselines.c_grid), cfg.seed):

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 # encoder.layer.3. (BERT, MPNet), layers.3. / layer.3. (other encoders): the depth of a parameter.
 _LAYER = re.compile(r"(?:^|\.)(?:layer|layers)\.(\d+)\.")
-_EMBEDDINGS = re.compile(r"(?:^|\.)embeddings?\.")
+# Embeddings, and the relative-position tables every layer shares (MPNet, DeBERTa): the bottom of the stack.
+_EMBEDDINGS = re.compile(r"(?:^|\.)(?:embeddings?|rel_embeddings|relative_attention_bias)\.")
 
 
 def balanced_class_weights(label_ids: Sequence[int], num_labels: int) -> torch.Tensor:
