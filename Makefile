@@ -93,6 +93,9 @@ suggest: setup ## Sentences of your articles most worth labelling, as Label Stud
 import-labels: setup ## A Label Studio export -> versioned corpus data/user/NAME: make import-labels EXPORT=export.json NAME=my-news
 	$(BIN)/python -m negotiation_stance import-labels "$(EXPORT)" --name "$(NAME)" $(ARGS)
 
+simulate-al: setup ## Does labelling pay? suggest -> label -> train simulated on a held-out context (~75 min): writes docs/active_learning.md
+	$(BIN)/python scripts/simulate_active_learning.py $(ARGS)
+
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
 	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
 
@@ -117,4 +120,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare soup evaluate predict export-onnx benchmark benchmark-train suggest import-labels serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare soup evaluate predict export-onnx benchmark benchmark-train suggest import-labels simulate-al serve test test-full test-gpu lint format clean
