@@ -127,6 +127,9 @@ import-labels: setup $(if $(PROJECT),$(VENV)/.label-studio-sdk) ## Label Studio 
 	$(if $(PROJECT),$(BIN)/python scripts/label_studio.py pull --from-server http://127.0.0.1:$(LS_PORT) --project $(PROJECT) --out logs/label-studio/export-$(PROJECT).json)
 	$(BIN)/python -m negotiation_stance import-labels "$(if $(PROJECT),logs/label-studio/export-$(PROJECT).json,$(EXPORT))" --name "$(NAME)" $(ARGS)
 
+simulate-al: setup ## Does labelling pay? suggest -> label -> train simulated on a held-out context (~75 min): writes docs/active_learning.md
+	$(BIN)/python scripts/simulate_active_learning.py $(ARGS)
+
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
 	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
 
@@ -151,4 +154,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks label-studio label-studio-stop suggest import-labels serve test test-full test-gpu lint format clean
+.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks label-studio label-studio-stop suggest import-labels simulate-al serve test test-full test-gpu lint format clean
