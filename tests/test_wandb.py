@@ -52,6 +52,35 @@ def test_run_uses_the_corpus_artifact_and_logs_its_model_once(tiny_run):
     assert {e["path"] for e in model["manifest"]["contents"]} == {p for p in exported if "." in Path(p).name}
 
 
+class LoggedOffline:
+    """An offline run that keeps what ``use_dataset`` logs."""
+
+    offline = True
+
+    def _log_artifact(self, artifact, **kwargs):
+        self.artifact = artifact
+
+
+def test_the_corpus_artifact_holds_the_data_extra_corpora(tmp_path, monkeypatch):
+    """Corpus + user labels is another dataset version than the corpus alone: each extra file is in it."""
+    from conftest import compose_config, tiny_overrides
+    from negotiation_stance.tracking import use_dataset
+
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "staging"))
+    labels = tmp_path / "data" / "user" / "mine" / "v2" / "labels.jsonl"
+    labels.parent.mkdir(parents=True)
+    labels.write_text(json.dumps({"id": "1", "text": "We will talk.", "label": "pro_negotiation"}) + "\n")
+    entries = {}
+    for extra in ("[]", f"[{labels}]"):
+        run = LoggedOffline()
+        use_dataset(run, compose_config("train", tiny_overrides(tmp_path, "logger=none", f"data.extra={extra}")).data)
+        entries[extra] = {path: entry.digest for path, entry in run.artifact.manifest.entries.items()}
+        assert run.artifact.name == "fixture-corpus"
+    alone, with_labels = entries.values()
+    assert alone == {"statements_tiny.jsonl": md5_b64(FIXTURES / "statements_tiny.jsonl")}
+    assert with_labels == alone | {"extra-mine-v2.jsonl": md5_b64(labels)}
+
+
 def test_every_scored_set_has_a_predictions_table_keyed_by_sentence_id(tiny_run):
     run_dir = tiny_run["run_dir"]
     (offline,) = (run_dir / "wandb").glob("offline-run-*")

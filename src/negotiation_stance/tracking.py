@@ -186,13 +186,21 @@ def log_model(
 
 
 def dataset_files(data: Any) -> dict[str, Path]:
-    """The labelled files of a ``data`` config by the name each gets in the artifact (one entry per file)."""
+    """The labelled files of a ``data`` config by the name each gets in the artifact (one entry per file),
+    each ``data.extra`` corpus as ``extra-<name>.jsonl``: training on added labels is another version."""
+    from negotiation_stance.data.loading import extra_names  # here: importing tracking stays free of datasets
+
     paths = {split: Path(str(data[f"{split}_path"])).resolve() for split in ("train", "validation", "test")}
     unique = dict.fromkeys(paths.values())
     names = [path.name for path in unique]
     if len(set(names)) == len(names):
-        return {path.name: path for path in unique}
-    return {f"{split}-{path.name}": path for split, path in paths.items()}
+        files = {path.name: path for path in unique}
+    else:
+        files = {f"{split}-{path.name}": path for split, path in paths.items()}
+    extra = [str(path) for path in data.get("extra") or []]
+    for path, name in zip(extra, extra_names(extra), strict=True):
+        files[f"extra-{name}.jsonl"] = Path(path).resolve()
+    return files
 
 
 def use_dataset(run: Any | None, data: Any) -> Any | None:
