@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from negotiation_stance.config.paths import extra_names
 from negotiation_stance.config.schema import to_plain_dict
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,6 @@ def log_model(
 def dataset_files(data: Any) -> dict[str, Path]:
     """The labelled files of a ``data`` config by the name each gets in the artifact (one entry per file),
     each ``data.extra`` corpus as ``extra-<name>.jsonl``: training on added labels is another version."""
-    from negotiation_stance.data.loading import extra_names  # here: importing tracking stays free of datasets
-
     paths = {split: Path(str(data[f"{split}_path"])).resolve() for split in ("train", "validation", "test")}
     unique = dict.fromkeys(paths.values())
     names = [path.name for path in unique]
