@@ -108,13 +108,15 @@ $(VENV)/.label-studio-sdk: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[label-studio]"
 	touch $@
 
-$(LS_VENV)/.installed:
+# The stamp names the version: another LS_VERSION reinstalls (and an older stamp is dropped).
+$(LS_VENV)/.installed-$(LS_VERSION):
 	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
 	$(LS_VENV)/bin/python -m pip install -q --upgrade pip
 	$(LS_VENV)/bin/python -m pip install -q "label-studio==$(LS_VERSION)"
+	rm -f $(LS_VENV)/.installed-*
 	touch $@
 
-label-studio: setup $(VENV)/.label-studio-sdk $(LS_VENV)/.installed ## Local Label Studio on 127.0.0.1:LS_PORT (own venv), a project of TASKS=tasks.json
+label-studio: setup $(VENV)/.label-studio-sdk $(LS_VENV)/.installed-$(LS_VERSION) ## Local Label Studio on 127.0.0.1:LS_PORT (own venv), a project of TASKS=tasks.json
 	$(BIN)/python scripts/label_studio.py start --port $(LS_PORT) $(if $(TASKS),--tasks $(TASKS)) $(ARGS)
 
 label-studio-stop: setup ## Stop the Label Studio that make label-studio started (PID file in logs/label-studio)

@@ -27,6 +27,7 @@ from negotiation_stance.corpus.label_studio import (
     LOG_FILE,
     PID_FILE,
     SERVER_VENV,
+    LabelStudioError,
     ServerSettings,
     check_label_config,
     create_project,
@@ -79,17 +80,21 @@ def start(args: argparse.Namespace) -> None:
     settings = ServerSettings(data_dir, args.server_venv / "bin" / "label-studio", args.host, args.port)
     credentials = load_credentials(data_dir)
     pid = start_server(settings, credentials, timeout=args.timeout)
+    stop_hint = f"stop it: make label-studio-stop (or: kill $(cat {data_dir / PID_FILE}))"
     print(f"Label Studio runs at {settings.url} (PID {pid} in {data_dir / PID_FILE}, log {data_dir / LOG_FILE})")
     print(f"log in as {credentials.username}; the password is in {data_dir / 'credentials.json'}")
     if tasks is not None:
         title = args.title or f"{args.tasks.resolve().parent.name}/{args.tasks.name}"
-        project = create_project(settings.url, credentials.token, title=title, label_config=config, tasks=tasks)
+        try:
+            project = create_project(settings.url, credentials.token, title=title, label_config=config, tasks=tasks)
+        except (UserError, OSError) as exc:  # the server keeps running: say how to stop it
+            raise LabelStudioError(f"{exc}; Label Studio still runs at {settings.url}, {stop_hint}") from exc
         print(f"project {project} ({title!r}): {len(tasks)} tasks -> {settings.url}/projects/{project}/")
         print(
             f"labels back: python scripts/label_studio.py pull --from-server {settings.url} --project {project} "
             "--out export.json"
         )
-    print(f"stop it: make label-studio-stop (or: kill $(cat {data_dir / PID_FILE}))")
+    print(stop_hint)
 
 
 def pull(args: argparse.Namespace) -> None:

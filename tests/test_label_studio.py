@@ -116,6 +116,15 @@ def test_make_targets_run_the_script(tmp_path):
         dry.strip().splitlines()[-1]
         == ".venv/bin/python scripts/label_studio.py start --port 8123 --tasks out/tasks.json"
     )
+    # Installed once: the same version is not installed again, another one is.
+    (tmp_path / ".venv-label-studio").mkdir()
+    (tmp_path / ".venv-label-studio" / ".installed-1.23.2").touch()
+    for version, installs in (("1.23.2", False), ("1.24.0", True)):
+        again = subprocess.run(
+            ["make", "-n", "-o", ".venv/.installed", "label-studio", f"LS_VERSION={version}"],
+            cwd=tmp_path, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert (f'pip install -q "label-studio=={version}"' in again) is installs, (version, again)
     stop = subprocess.run(
         ["make", "-n", "-o", ".venv/.installed", "label-studio-stop"], cwd=tmp_path, capture_output=True, text=True
     ).stdout
@@ -175,7 +184,29 @@ def test_start_errors_are_one_line(fake_server, tmp_path, capsys, monkeypatch):
             )
 
 
-def test_pull_from_an_unreachable_server_is_one_line(tmp_path, capsys):
+def test_a_failed_project_import_says_how_to_stop_the_running_server(fake_server, tmp_path, capsys, monkeypatch):
+    settings = fake_server
+    _, tasks = fixture_tasks()
+    tasks_file = tmp_path / "suggest" / "tasks.json"
+    tasks_file.parent.mkdir()
+    tasks_file.write_text(json.dumps(tasks))
+
+    def refused(url, token, **kwargs):
+        raise LabelStudioError(f"Label Studio at {url} answered 400: bad config")
+
+    monkeypatch.setattr(script, "create_project", refused)
+    argv = ["start", "--data-dir", str(settings.data_dir), "--port", str(settings.port), "--tasks", str(tasks_file)]
+    assert script.main([*argv, "--server-venv", str(settings.executable.parents[1])]) == 2
+    pid_file = settings.data_dir / PID_FILE
+    assert capsys.readouterr().err == (
+        f"error: Label Studio at {settings.url} answered 400: bad config; Label Studio still runs at {settings.url}, "
+        f"stop it: make label-studio-stop (or: kill $(cat {pid_file}))\n"
+    )
+    assert pid_file.is_file()  # the server is still up, as the hint says
+
+
+def test_pull_from_an_unreachable_server_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)  # the no-token case below needs none set
     out = tmp_path / "export.json"
     url = f"http://127.0.0.1:{free_port()}"
     argv = ["pull", "--from-server", url, "--project", "3", "--out", str(out), "--data-dir", str(tmp_path / "ls")]

@@ -127,11 +127,48 @@ def test_cli_refuses_missing_or_unwanted_pairs_in_one_line(pair_run, tiny_run, t
         (["--model", single_model, "--target", "talks", TEXTS[0]], "trained on single sentences"),
         (["--model", single_model, "--input", str(rows)], f"{rows}, line 1, field 'pair': this model was trained"),
         (["--model", pair_model, "--article", str(rows)], "trained on sentence pairs"),
+        (["--model", pair_model, "--target", "talks", "--input", str(rows)], f"{rows}, line 1, field 'pair': --target"),
     ]
     for args, message in cases:
         assert cli.main(["predict", *args]) == 2, args
         errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and message in errors[0], (args, errors)
+
+
+def test_resume_refuses_output_written_for_another_pair(pair_run, tmp_path, capsys):
+    """An interrupted --target/--pair-field run resumed with another one would mix two targets in one file."""
+    model = str(pair_run["model_dir"])
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"text": t, "pair": p, "other": p.upper()} for t, p in zip(TEXTS, TARGETS, strict=True)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    partial = tmp_path / "out.jsonl.partial"
+
+    def interrupted(pairs):  # the first two lines of a run, as predict writes them (no "pair" without one)
+        lines = [
+            {"text": t, "label": "skeptical"} | ({"pair": p} if p else {})
+            for t, p in zip(TEXTS[:2], pairs, strict=True)
+        ]
+        partial.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    resume = ["predict", "--model", model, "--output", str(out), "--resume"]
+    other_target = "line 1, field 'pair': holds pair 'talks' but this run gives pair 'truce'"
+    cases = [
+        (["talks", "talks"], ["--target", "truce", *TEXTS], other_target),
+        ([None, None], ["--target", "truce", *TEXTS], "line 1, field 'pair': holds no pair but this run gives"),
+        ([TARGETS[0], TARGETS[1]], ["--input", str(source), "--pair-field", "other"], "line 1, field 'pair'"),
+        ([TARGETS[0], "talks"], ["--input", str(source)], "line 2, field 'pair': holds pair 'talks'"),
+    ]
+    for written, args, message in cases:
+        interrupted(written)
+        assert cli.main([*resume, *args]) == 2, args
+        errors = capsys.readouterr().err.strip().splitlines()
+        assert len(errors) == 1 and errors[0].startswith(f"error: {partial}, {message}"), (args, errors)
+        assert len(partial.read_text().splitlines()) == 2  # refused, not truncated or continued
+    interrupted(TARGETS[:2])  # the same --pair-field: continued after line 2
+    assert cli.main([*resume, "--input", str(source)]) == 0
+    assert [(r["text"], r["pair"]) for r in map(json.loads, out.read_text().splitlines())] == list(
+        zip(TEXTS, TARGETS, strict=True)
+    )
 
 
 def test_http_pair_field(pair_classifier, tiny_run):
@@ -140,7 +177,7 @@ def test_http_pair_field(pair_classifier, tiny_run):
     from negotiation_stance import StanceClassifier
     from negotiation_stance.inference.serving import create_app
 
-    client = TestClient(create_app(pair_classifier))
+    client = TestClient(create_app(pair_classifier, max_text_chars=60))
     assert client.get("/health").json()["pair_field"] == "target"
     answer = client.post("/predict", json={"texts": TEXTS, "pair": TARGETS})
     assert answer.status_code == 200
@@ -155,6 +192,9 @@ def test_http_pair_field(pair_classifier, tiny_run):
         ({"texts": TEXTS, "pair": TARGETS[:2]}, "pair has 2 items for 3 texts"),
         ({"texts": TEXTS[:1], "pair": [" "]}, "pair[0] is empty"),
         ({"text": "We are ready to talk."}, "trained on sentence pairs"),
+        ({"text": "We are ready to talk.", "pair": " "}, "pair[0] is empty"),  # was a 500
+        ({"text": "We are ready to talk.", "pair": "t" * 61}, "pair[0] has 61 characters; the limit is 60"),
+        ({"texts": TEXTS[:1], "pair": "t" * 61}, "pair[0] has 61 characters; the limit is 60"),
     ]:
         path = "/predict_article" if "text" in payload else "/predict"
         refused = client.post(path, json=payload)

@@ -52,6 +52,35 @@ def test_run_uses_the_corpus_artifact_and_logs_its_model_once(tiny_run):
     assert {e["path"] for e in model["manifest"]["contents"]} == {p for p in exported if "." in Path(p).name}
 
 
+class LoggedOffline:
+    """An offline run that keeps what ``use_dataset`` logs."""
+
+    offline = True
+
+    def _log_artifact(self, artifact, **kwargs):
+        self.artifact = artifact
+
+
+def test_the_corpus_artifact_holds_the_data_extra_corpora(tmp_path, monkeypatch):
+    """Corpus + user labels is another dataset version than the corpus alone: each extra file is in it."""
+    from conftest import compose_config, tiny_overrides
+    from negotiation_stance.tracking import use_dataset
+
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "staging"))
+    labels = tmp_path / "data" / "user" / "mine" / "v2" / "labels.jsonl"
+    labels.parent.mkdir(parents=True)
+    labels.write_text(json.dumps({"id": "1", "text": "We will talk.", "label": "pro_negotiation"}) + "\n")
+    entries = {}
+    for extra in ("[]", f"[{labels}]"):
+        run = LoggedOffline()
+        use_dataset(run, compose_config("train", tiny_overrides(tmp_path, "logger=none", f"data.extra={extra}")).data)
+        entries[extra] = {path: entry.digest for path, entry in run.artifact.manifest.entries.items()}
+        assert run.artifact.name == "fixture-corpus"
+    alone, with_labels = entries.values()
+    assert alone == {"statements_tiny.jsonl": md5_b64(FIXTURES / "statements_tiny.jsonl")}
+    assert with_labels == alone | {"extra-mine-v2.jsonl": md5_b64(labels)}
+
+
 def test_every_scored_set_has_a_predictions_table_keyed_by_sentence_id(tiny_run):
     run_dir = tiny_run["run_dir"]
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
@@ -68,13 +97,14 @@ def test_every_scored_set_has_a_predictions_table_keyed_by_sentence_id(tiny_run)
             assert row["confidence"] == pytest.approx(max(line["probabilities"].values()), abs=1e-6)
 
 
-def _fake_job(sweep: Path, job: int, validation: float, test: float) -> Path:
+def _fake_job(sweep: Path, job: int, validation: float | None, test: float, labels=LABELS, data="fixture") -> Path:
+    from negotiation_stance.evaluation.record import RunRecord
+
     folder = sweep / str(job)
     (folder / "model").mkdir(parents=True)
     (folder / "model" / "config.json").write_text("{}")
-    record = {"kind": "train", "model_dir": str(folder / "model"), "validation": {"macro_f1": validation},
-              "test": {"macro_f1": test}}  # fmt: skip
-    (folder / "metrics.json").write_text(json.dumps(record))
+    splits = {"test": {"macro_f1": test}} | ({"validation": {"macro_f1": validation}} if validation is not None else {})
+    RunRecord("train", list(labels), {"name": data}, splits, model_dir=str(folder / "model")).write(folder)
     return folder
 
 
@@ -92,6 +122,33 @@ def test_models_best_is_the_best_validation_job_not_the_last_or_the_best_test(tm
     noted = json.loads((sweep / "best.json").read_text())
     assert noted["job"] == 1 and noted["chosen_on"] == "validation macro_f1" and noted["jobs"]["10"] == 0.7
     assert best_job([]) is None and select_best(tmp_path / "empty", models) is None
+
+
+def test_best_job_is_chosen_only_among_jobs_on_the_same_task(tmp_path, caplog):
+    """Another label set or data is another task; a record without validation scores must not fail the sweep."""
+    from negotiation_stance.training.selection import select_best
+
+    sweep, models = tmp_path / "sweep", tmp_path / "models"
+    for job, validation, labels, data in [
+        (0, 0.50, LABELS, "fixture"),
+        (1, 0.95, [*LABELS, "none"], "fixture"),  # four labels: a higher score on another task
+        (2, 0.90, LABELS, "other"),
+        (3, 0.60, LABELS, "fixture"),
+        (4, None, LABELS, "fixture"),  # wrote metrics.json but no validation scores
+    ]:
+        _fake_job(sweep, job, validation, 0.5, labels, data)
+    (sweep / "5").mkdir()
+    (sweep / "5" / "metrics.json").write_text('{"kind": "train"}')  # not a run record
+    with caplog.at_level("WARNING", logger="negotiation_stance.training.selection"):
+        best = select_best(sweep, models)
+    assert best is not None and best.job == 3
+    assert (models / "best").resolve() == (sweep / "3" / "model").resolve()
+    noted = json.loads((sweep / "best.json").read_text())
+    assert noted["jobs"] == {"0": 0.5, "3": 0.6} and noted["not_compared"] == [1, 2]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(w.startswith("Jobs [1, 2] have other labels or data than job 0") for w in warnings), warnings
+    assert any(w.startswith("Job 4 left out") and "no validation scores" in w for w in warnings), warnings
+    assert any(w.startswith("Job 5 left out") and "not a run record" in w for w in warnings), warnings
 
 
 def sync_command() -> str:

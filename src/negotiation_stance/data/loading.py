@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, DatasetDict
 
+from negotiation_stance.config.paths import extra_names
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.io import DataError, Row, read_records, required_text
 
@@ -190,26 +190,6 @@ def split_options(data_cfg: Any) -> dict[str, Any]:
         "keep": {str(k): list(v) for k, v in data_cfg.get("filter", {}).items()},
         "group_field": data_cfg.get("group_field"),
     }
-
-
-def extra_name(path: str | Path) -> str:
-    """A data.extra corpus's name: ``data/user/<name>/labels.jsonl`` -> ``<name>``, ``.../<name>/v2/labels.jsonl``
-    -> ``<name>-v2``, any other file -> its stem."""
-    path = Path(path)
-    if path.name != "labels.jsonl":
-        return path.stem
-    if re.fullmatch(r"v\d+", path.parent.name):
-        return f"{path.parent.parent.name}-{path.parent.name}"
-    return path.parent.name
-
-
-def extra_names(paths: Any) -> list[str]:
-    """The names of the ``data.extra`` corpora, which must differ (they prefix ids and name the reports)."""
-    names = [extra_name(p) for p in paths or []]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ConfigError(f"data.extra: two files give the corpus name {repeated[0]!r}; name each corpus once")
-    return names
 
 
 def load_extra(

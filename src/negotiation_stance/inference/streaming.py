@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import islice, repeat
 from pathlib import Path
 
 from negotiation_stance.io import DataError, parse_json_line, required_text
@@ -31,13 +31,20 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, line
 
 
-def read_sentences(path: Path, text_field: str = "text") -> Iterator[str]:
+def read_sentences(path: Path, text_field: str = "text", refused: tuple[str, str] | None = None) -> Iterator[str]:
     """The sentences of ``path``, one at a time: ``text_field`` of each line of a ``.jsonl``,
     else each non-empty line. A bad line raises a DataError naming it when it is reached.
-    (A pair model's pairs are read the same way, with the pair field as ``text_field``.)"""
+    (A pair model's pairs are read the same way, with the pair field as ``text_field``.)
+    ``refused`` (field, why): a ``.jsonl`` row holding that field is a DataError too."""
     jsonl = path.suffix.lower() == ".jsonl"
     for number, line in _lines(path):
-        yield required_text(parse_json_line(path, number, line), path, text_field) if jsonl else line.strip()
+        if not jsonl:
+            yield line.strip()
+            continue
+        row = parse_json_line(path, number, line)
+        if refused and refused[0] in row.record:
+            raise DataError(path, number, *refused)
+        yield required_text(row, path, text_field)
 
 
 def refuse_field(path: Path, field: str, why: str) -> None:
@@ -49,9 +56,10 @@ def refuse_field(path: Path, field: str, why: str) -> None:
             raise DataError(path, number, field, why)
 
 
-def count_sentences(path: Path, text_field: str = "text") -> int:
-    """Read the whole file once, in constant memory: every line is checked before any work starts."""
-    count = sum(1 for _ in read_sentences(path, text_field))
+def count_sentences(path: Path, text_field: str = "text", refused: tuple[str, str] | None = None) -> int:
+    """Read the whole file once, in constant memory: every line is checked before any work starts
+    (and, with ``refused``, that no row holds a field the run would ignore)."""
+    count = sum(1 for _ in read_sentences(path, text_field, refused))
     if count == 0:
         raise DataError(path, None, None, "no sentences to label (the file is empty)")
     return count
@@ -69,26 +77,40 @@ def partial_path(output: Path) -> Path:
     return output.with_name(output.name + ".partial")
 
 
-def resume_point(partial: Path, sentences: Iterable[str]) -> int:
+def _pair_name(pair: str | None) -> str:
+    return "no pair" if pair is None else f"pair {pair!r}"  # repr: one line whatever the pair holds
+
+
+def resume_point(partial: Path, sentences: Iterable[str], pairs: str | Iterable[str] | None = None) -> int:
     """Complete lines of an interrupted run's output; a torn last line is cut off.
 
-    Each written line must carry the input's sentence at its position, so that
-    output from another input file (or another ``--text-field``) is never continued.
+    Each written line must carry the input's sentence at its position, and its
+    pair (``--target`` or the row's pair field; none for a single-sentence run),
+    so that output from another input file, ``--text-field``, ``--target`` or
+    ``--pair-field`` is never continued.
     """
     expected = iter(sentences)
+    expected_pairs = repeat(pairs) if pairs is None or isinstance(pairs, str) else iter(pairs)
     done = end = 0
     with partial.open("rb+") as handle:
         for raw in handle:
             if not raw.endswith(b"\n"):
                 break  # torn by the interruption: written again
             try:
-                text = json.loads(raw)["text"]
+                row = json.loads(raw)
+                text, pair = row["text"], row.get("pair")
             except (ValueError, KeyError, TypeError) as exc:
                 message = "is not a prediction line; delete the file to start over"
                 raise DataError(partial, done + 1, "text", message) from exc
             if text != next(expected, None):
                 message = "differs from the input's sentence at this position: it is another run's output"
                 raise DataError(partial, done + 1, "text", message)
+            if pair != (wanted := next(expected_pairs, None)):
+                message = (
+                    f"holds {_pair_name(pair)} but this run gives {_pair_name(wanted)} (another --target or "
+                    "--pair-field?): it is another run's output; resume it as it was started, or delete the file"
+                )
+                raise DataError(partial, done + 1, "pair", message)
             done, end = done + 1, end + len(raw)
         handle.truncate(end)
     return done
