@@ -285,3 +285,13 @@ def test_export_onnx_cli_rejects_a_bad_calibration_file_before_exporting(tiny_ru
     cli = [sys.executable, "-m", "negotiation_stance", "export-onnx", "--model", str(model)]
     out = subprocess.run([*cli, "--target-agreement", "99.9"], capture_output=True, text=True)
     assert out.returncode == 2 and "fraction in [0, 1]" in out.stderr
+
+
+def test_the_cli_and_server_article_threshold_is_the_one_rule_of_text():
+    """cli.py keeps its own copy (parsing arguments must not import the splitter): it must equal the rule's."""
+    from negotiation_stance import cli, text
+    from negotiation_stance.inference.serving import ArticleRequest
+
+    assert cli.ARTICLE_THRESHOLD == text.ARTICLE_THRESHOLD
+    assert cli.build_parser().parse_args(["predict", "x"]).threshold == text.ARTICLE_THRESHOLD
+    assert ArticleRequest.model_fields["threshold"].default == text.ARTICLE_THRESHOLD

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE, MAX_BODY_BYTES, MAX_TEXT_CHARS, find_checkout
 
 STREAM_CHUNK_SIZE = 1024  # as inference.classifier's, without importing torch to parse arguments
+ARTICLE_THRESHOLD = 0.5  # text.ARTICLE_THRESHOLD, without importing the sentence splitter to parse arguments
 
 if TYPE_CHECKING:
     from negotiation_stance.inference.classifier import StanceClassifier
@@ -110,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("texts", nargs="*", help="sentences to label")
     predict.add_argument("--input", help="a .txt file (one sentence per line) or a .jsonl file")
     predict.add_argument("--article", help="a .txt article: split it, find each statement's speaker, summarise")
-    predict.add_argument("--threshold", type=float, default=0.5, help="article mode, three-label models: relevance")
+    predict.add_argument(
+        "--threshold", type=float, default=ARTICLE_THRESHOLD, help="article mode, three-label models: relevance"
+    )
     predict.add_argument("--text-field", default="text", help="field holding the text in --input .jsonl")
     predict.add_argument("--target", help="pair models: the second text (e.g. the stance target) of every sentence")
     predict.add_argument("--pair-field", default="pair", help="pair models: field holding each row's pair in .jsonl")

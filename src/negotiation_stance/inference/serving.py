@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from negotiation_stance.config.paths import MAX_BODY_BYTES, MAX_TEXT_CHARS
 from negotiation_stance.inference.classifier import StanceClassifier
 from negotiation_stance.modeling.model import PairError
+from negotiation_stance.text import ARTICLE_THRESHOLD
 
 MAX_TEXTS = 1000
 MAX_CHARS = 100_000  # one article
@@ -87,7 +88,7 @@ class PredictRequest(BaseModel):
 
 class ArticleRequest(BaseModel):
     text: str = Field(min_length=1, max_length=MAX_CHARS, description="a whole article")
-    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    threshold: float = Field(ARTICLE_THRESHOLD, ge=0.0, le=1.0)
     pair: str | None = Field(None, description="pair models: every sentence's pair")
     # A lone surrogate here is refused by pydantic itself ("unable to parse raw data as a unicode string").
 
