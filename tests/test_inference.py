@@ -293,5 +293,5 @@ def test_the_cli_and_server_article_threshold_is_the_one_rule_of_text():
     from negotiation_stance.inference.serving import ArticleRequest
 
     assert cli.ARTICLE_THRESHOLD == text.ARTICLE_THRESHOLD
-    assert cli.build_parser().parse_args(["predict", "x"]).threshold == text.ARTICLE_THRESHOLD
+    assert cli.build_parser().parse_args(["predict", "--model", "m", "x"]).threshold == text.ARTICLE_THRESHOLD
     assert ArticleRequest.model_fields["threshold"].default == text.ARTICLE_THRESHOLD
