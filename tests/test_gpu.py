@@ -12,10 +12,17 @@ from negotiation_stance.training.fit import precision_flags
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def test_precision_auto_follows_the_hardware():
+def test_precision_auto_follows_the_hardware(monkeypatch):
+    from negotiation_stance.training import fit
+
     flags = precision_flags("auto")
     if not torch.cuda.is_available():
-        assert flags == {"bf16": False, "fp16": False}
+        # bf16 autocast only where the CPU multiplies bf16 in hardware (AMX, AVX512-BF16).
+        assert flags == {"bf16": fit.cpu_has_native_bf16(), "fp16": False}
+        monkeypatch.setattr(fit, "cpu_has_native_bf16", lambda: False)
+        assert precision_flags("auto") == {"bf16": False, "fp16": False}
+        monkeypatch.setattr(fit, "cpu_has_native_bf16", lambda: True)
+        assert precision_flags("auto") == {"bf16": True, "fp16": False}
     elif torch.cuda.is_bf16_supported():
         assert flags == {"bf16": True, "fp16": False}
     else:

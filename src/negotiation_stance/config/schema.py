@@ -68,7 +68,8 @@ class TrainingConfig:
     gradient_accumulation_steps: int
     max_steps: int
     early_stopping_patience: int
-    # "auto" = bf16 on a GPU that supports it, fp16 on other GPUs, fp32 on CPU.
+    # "auto" = bf16 on a GPU that supports it, fp16 on other GPUs; on CPU bf16 autocast where the
+    # CPU multiplies bf16 in hardware (AMX, AVX512-BF16), else fp32.
     precision: str
     dataloader_num_workers: int
     # Batches of similar length pad less: about 1.4x faster on CPU here.

@@ -113,13 +113,26 @@ def loss_before(checkpoint: Path) -> float:
     return float(saved["loss_sum"])
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX or AVX512-BF16); elsewhere bf16 is emulated and slower."""
+    cpu = getattr(torch, "cpu", None)
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
 def precision_flags(precision: str) -> dict[str, bool]:
-    """bf16 on GPUs that support it, fp16 on other GPUs, fp32 on CPU."""
+    """``auto``: bf16 on GPUs that support it, fp16 on other GPUs; bf16 autocast on CPUs with native bf16, else fp32.
+
+    On this project's 2-core Xeon (AMX) bf16 autocast trains about 1.6x faster than fp32 with
+    scores within the seed-to-seed spread (README, "Training speed").
+    """
     if precision not in {"auto", "fp32", "fp16", "bf16"}:
         raise ConfigError(f"training.precision must be auto, fp32, fp16 or bf16, got {precision!r}")
     if precision == "auto":
-        gpu = torch.cuda.is_available()
-        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if gpu else "fp32"
+        if torch.cuda.is_available():
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            precision = "bf16" if cpu_has_native_bf16() else "fp32"
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
