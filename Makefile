@@ -129,7 +129,7 @@ import-labels: setup $(if $(PROJECT),$(VENV)/.label-studio-sdk) ## Label Studio 
 	$(if $(PROJECT),$(BIN)/python scripts/label_studio.py pull --from-server http://127.0.0.1:$(LS_PORT) --project $(PROJECT) --out logs/label-studio/export-$(PROJECT).json)
 	$(BIN)/python -m negotiation_stance import-labels "$(if $(PROJECT),logs/label-studio/export-$(PROJECT).json,$(EXPORT))" --name "$(NAME)" $(ARGS)
 
-simulate-al: setup ## Does labelling pay? suggest -> label -> train simulated on a held-out context (~75 min): writes docs/active_learning.md
+simulate-al: setup ## Does labelling pay? suggest -> label -> train simulated on a held-out context (15 runs; ~30 min with ARGS="--epochs 2" on 2 cores): writes docs/active_learning.md
 	$(BIN)/python scripts/simulate_active_learning.py $(ARGS)
 
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)

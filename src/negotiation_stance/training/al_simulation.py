@@ -433,6 +433,7 @@ def run_simulation(
         "wall_minutes": (time.perf_counter() - started) / 60,
         "training": training_summary(cfg),
         "overrides": overrides,
-        "result_file": str(out_dir / RESULT_FILE),
+        # Relative to the working folder, so the committed table names no machine's paths.
+        "result_file": str((out_dir / RESULT_FILE).relative_to(root) if out_dir.is_relative_to(root) else out_dir),
     }
     return write_outputs(result, out_dir, doc, command, settings)
