@@ -16,6 +16,8 @@ TEXT ?= Both sides said they were ready to resume talks without preconditions.
 NPROC ?= 2
 SWEEP ?= sweep_seeds
 SEARCH ?= stance_optuna
+# make test: one pytest worker a core (each test process then uses one thread: tests/conftest.py).
+TEST_WORKERS ?= 2
 # One folder for all ranks: evaluated once, when make reads the Makefile.
 # On CPU, NPROC x threads should not exceed the cores.
 DDP_THREADS ?= 1
@@ -135,11 +137,11 @@ simulate-al: setup ## Does labelling pay? suggest -> label -> train simulated on
 serve: setup ## HTTP API: make serve MODEL=models/latest (POST /predict, /predict_article)
 	$(BIN)/python -m negotiation_stance serve --model $(MODEL) $(ARGS)
 
-test: setup ## Fast tests (slow ones skipped)
-	$(BIN)/python -m pytest -q
+test: setup ## Fast tests (slow ones skipped), on TEST_WORKERS processes (pytest-xdist)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-full: setup ## All tests, including slow end-to-end runs
-	$(BIN)/python -m pytest -q -m "slow or not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "slow or not slow"
 
 test-gpu: setup ## The GPU checks (mixed precision, device choice); they skip without CUDA. Need a CUDA build of torch
 	$(BIN)/python -m pytest -q -rs tests/test_gpu.py

@@ -13,6 +13,14 @@ from omegaconf import DictConfig, open_dict
 
 from negotiation_stance.config import register_configs
 
+# `make test` runs two workers (pytest -n 2) on two cores: one thread each, in this process and
+# in the scripts it starts; two-thread processes side by side slow each other far more than twice.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -163,7 +163,7 @@ def test_script_names_a_bad_setting_in_one_line_before_any_training(tmp_path, ca
 
 
 def test_make_simulate_al_runs_the_script():
-    cmd = ["make", "-n", "-o", ".venv/.installed", "simulate-al", "ARGS=--sizes 5,10 --seeds 1"]
+    cmd = ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "simulate-al", "ARGS=--sizes 5,10 --seeds 1"]
     shown = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     assert shown == ".venv/bin/python scripts/simulate_active_learning.py --sizes 5,10 --seeds 1"
 

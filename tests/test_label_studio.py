@@ -107,7 +107,8 @@ def test_server_command_binds_localhost_and_keeps_the_login_off_the_command_line
 def test_make_targets_run_the_script(tmp_path):
     (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
     dry = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed", "label-studio", "LS_PORT=8123", "TASKS=out/tasks.json"],
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "label-studio", "LS_PORT=8123",
+         "TASKS=out/tasks.json"],
         cwd=tmp_path, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "python3 -m venv .venv-label-studio" in dry
@@ -121,12 +122,15 @@ def test_make_targets_run_the_script(tmp_path):
     (tmp_path / ".venv-label-studio" / ".installed-1.23.2").touch()
     for version, installs in (("1.23.2", False), ("1.24.0", True)):
         again = subprocess.run(
-            ["make", "-n", "-o", ".venv/.installed", "label-studio", f"LS_VERSION={version}"],
+            ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "label-studio", f"LS_VERSION={version}"],
             cwd=tmp_path, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
         assert (f'pip install -q "label-studio=={version}"' in again) is installs, (version, again)
     stop = subprocess.run(
-        ["make", "-n", "-o", ".venv/.installed", "label-studio-stop"], cwd=tmp_path, capture_output=True, text=True
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "label-studio-stop"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     ).stdout
     assert stop.strip() == ".venv/bin/python scripts/label_studio.py stop"
 

@@ -152,7 +152,7 @@ def test_suggest_names_bad_input_in_one_line_before_loading_a_model(tmp_path, ca
 
 def test_make_targets_run_the_cli_verbs():
     def dry_run(*args: str) -> str:
-        cmd = ["make", "-n", "-o", ".venv/.installed", *args]
+        cmd = ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", *args]
         return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     assert dry_run("suggest", "INPUT=my articles", "ARGS=--n 50") == (

@@ -35,7 +35,12 @@ def shell_commands() -> list[str]:
 
 def make_dry_run(args: list[str]) -> subprocess.CompletedProcess:
     # -o: take the installed environment as it is instead of planning `make setup`.
-    return subprocess.run(["make", "-n", "-o", ".venv/.installed", *args], cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_the_targets_table_and_the_makefile_name_the_same_targets():

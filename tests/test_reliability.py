@@ -23,6 +23,7 @@ def _resume_overrides(tmp, *extra):
         "training.max_steps=-1",
         "training.epochs=3",
         "training.batch_size=4",
+        "evaluation.real_sets=[]",  # resuming is about the fit; real-text scoring is tested elsewhere
         *extra,
     ]
 
@@ -88,7 +89,8 @@ def test_outputs_go_under_the_working_directory_not_the_checkout(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
     out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), "data=fixture", "training=tiny", "logger=none"],
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "data=fixture", "training=tiny", "logger=none",
+         "evaluation.real_sets=[]"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
@@ -211,7 +213,12 @@ def test_unreachable_wandb_falls_back_to_offline(tmp_path, monkeypatch, caplog):
 
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)  # a key, but no server can be reached here
     overrides = tiny_overrides(
-        tmp_path, "logger=wandb", "wandb.mode=online", "wandb.init_timeout=2", "wandb.log_model=false"
+        tmp_path,
+        "logger=wandb",
+        "wandb.mode=online",
+        "wandb.init_timeout=2",
+        "wandb.log_model=false",
+        "evaluation.real_sets=[]",
     )
     with caplog.at_level("WARNING"):
         metrics = train(compose_config("train", overrides))
