@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from negotiation_stance.evaluation.ablation import ablation_rows, best_variant, collect_variants
+from negotiation_stance.evaluation.ablation import ablation_rows, best_variant, collect_variants, real_calibration
 from negotiation_stance.evaluation.record import RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +59,36 @@ def test_rows_put_three_and_four_label_models_on_both_tasks_and_test_them_seed_b
     delta = four["Δ 3-way vs default (p per seed)"]
     assert delta.startswith("+") and delta.count("/") == 1
     assert best_variant(rows) == "4label"
+
+
+def overconfident(folder: Path, name: str, n: int) -> None:
+    """Predictions at 0.98 confidence of which every other one is wrong: a model that needs T > 1."""
+    rows = []
+    for k in range(n):
+        gold = STANCE[k % 3]
+        predicted = gold if k % 2 else STANCE[(k + 1) % 3]
+        probs = {label: 0.98 if label == predicted else 0.01 for label in STANCE}
+        rows.append({"id": f"{name}{k}", "gold": gold, "predicted": predicted, "probabilities": probs})
+    (folder / f"predictions_{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_real_ece_is_reported_raw_and_after_a_temperature_fitted_on_validation_only(sweep):
+    variants = collect_variants(sweep)
+    folder, record = variants["default"].runs[0][1:]
+    assert real_calibration(folder, record, "real_dev") is None  # no validation predictions saved
+    for _, folder, _ in variants["default"].runs:
+        overconfident(folder, "validation", 40)
+        overconfident(folder, "real_dev", 30)
+    cal = real_calibration(folder, record, "real_dev")
+    assert cal["temperature"] > 1.5 and cal["ece"] > 0.4 and cal["ece_scaled"] < cal["ece"] - 0.2
+    # The fitted temperature comes from validation alone: changing the real predictions leaves it.
+    overconfident(folder, "real_dev", 9)
+    assert real_calibration(folder, record, "real_dev")["temperature"] == pytest.approx(cal["temperature"])
+    column = "real_dev ECE: raw → T fitted on validation"
+    (default,) = ablation_rows({"default": variants["default"]}, samples=50)
+    assert " → " in default[column] and "(T " in default[column]
+    (four,) = ablation_rows({"4label": variants["4label"]}, samples=50)
+    assert four[column] == "–"  # its runs saved no validation predictions
 
 
 def run_ablate(monkeypatch, *args: str) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from negotiation_stance.evaluation.metrics import paired_bootstrap
+from negotiation_stance.evaluation.metrics import calibration, fit_temperature, paired_bootstrap
 from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
 from negotiation_stance.labels import STANCE_LABELS
 
@@ -97,6 +97,41 @@ def paired_against(a: Path, b: Path, real_set: str, samples: int, seed: int) -> 
     )
 
 
+def _log_probs(folder: Path, name: str, labels: list[str], temperature: float) -> tuple[np.ndarray, list[int]]:
+    """Logits (up to a constant per row) and gold ids of a run's saved predictions on ``name``.
+
+    The saved probabilities are those the run reported: divided by its own temperature when it
+    calibrated, so multiplying their logs by it gives back the raw logits.
+    """
+    rows = [json.loads(line) for line in (folder / f"predictions_{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+    probs = np.array([[row["probabilities"][label] for label in labels] for row in rows], dtype=float)
+    return np.log(np.clip(probs, 1e-12, None)) * temperature, [labels.index(row["gold"]) for row in rows]
+
+
+def real_calibration(folder: Path, record: RunRecord, real_set: str, bins: int = 10) -> dict[str, float] | None:
+    """ECE on ``real_set`` of the raw model and after a temperature fitted on corpus validation only.
+
+    Real text never fits the temperature: it only shows whether one fitted in-domain carries over
+    (the issue's rule: keep temperature scaling as the default if it lowers real ECE). None when the
+    run saved no validation or real predictions.
+    """
+    if not all((folder / f"predictions_{n}.jsonl").is_file() for n in ("validation", real_set)):
+        return None
+    labels = list(record.labels)
+    temperature = float((record.train or {}).get("temperature") or 1.0)
+    val_logits, val_gold = _log_probs(folder, "validation", labels, temperature)
+    fitted = fit_temperature(val_logits, val_gold)
+    logits, gold = _log_probs(folder, real_set, labels, temperature)
+    raw = calibration(_softmax(logits), gold, bins)["ece"]
+    scaled = calibration(_softmax(logits / fitted), gold, bins)["ece"]
+    return {"ece": raw, "ece_scaled": scaled, "temperature": fitted}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
 def _mean_sd(values: list[float | None]) -> str:
     kept = [v for v in values if v is not None]
     if not kept:
@@ -131,6 +166,14 @@ def ablation_rows(
             f"{real_set} 4-way": _mean_sd(list(four)),
             "_sort": _mean(list(three)),
         }
+        cal = [real_calibration(folder, record, real_set) for _, folder, record in variant.runs]
+        if all(cal):
+            raw, scaled = (_mean([c[key] for c in cal]) for key in ("ece", "ece_scaled"))
+            temps = _mean([c["temperature"] for c in cal])
+            row[f"{real_set} ECE: raw → T fitted on validation"] = f"{raw:.3f} → {scaled:.3f} (T {temps:.2f})"
+            row["_ece"], row["_ece_scaled"] = raw, scaled
+        else:
+            row[f"{real_set} ECE: raw → T fitted on validation"] = "–"
         tests = []
         if variant.name != BASELINE:
             for seed, folder, _ in variant.runs:
