@@ -92,6 +92,19 @@ def test_soup_of_two_seeds_loads_in_pipeline_and_differs_from_each(tiny_run, tin
     assert "model-soup" in ModelCard.load(soup / "README.md").data.tags
     for ingredient in scores[1:]:
         assert any(abs(s[k] - i[k]) > 1e-4 for s, i in zip(scores[0], ingredient, strict=True) for k in s)
+    # Calibrated ingredients (training.calibrate) are averaged with their temperatures undone.
+    import torch
+    from safetensors.torch import load_file
+
+    heads, temperatures = [], []
+    for folder in (run / "model" for run in runs):
+        heads.append(load_file(folder / "model.safetensors")["classifier.weight"])
+        temperatures.append(json.loads((folder / "config.json").read_text())["calibration_temperature"])
+    assert all(t != 1.0 for t in temperatures)
+    raw_mean = sum(head * t for head, t in zip(heads, temperatures, strict=True)) / len(heads)
+    soup_head = load_file(soup / "model.safetensors")["classifier.weight"]
+    assert torch.allclose(soup_head, raw_mean, atol=1e-6)
+    assert json.loads((soup / "config.json").read_text())["calibration_temperature"] == 1.0
     # Models that cannot be averaged are refused in one line.
     bad = subprocess.run([sys.executable, "scripts/soup.py", str(runs[0])], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: a soup needs at least two models, got 1"

@@ -103,7 +103,8 @@ def _log_probs(folder: Path, name: str, labels: list[str], temperature: float) -
     The saved probabilities are those the run reported: divided by its own temperature when it
     calibrated, so multiplying their logs by it gives back the raw logits.
     """
-    rows = [json.loads(line) for line in (folder / f"predictions_{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+    text = (folder / f"predictions_{name}.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines()]
     probs = np.array([[row["probabilities"][label] for label in labels] for row in rows], dtype=float)
     return np.log(np.clip(probs, 1e-12, None)) * temperature, [labels.index(row["gold"]) for row in rows]
 

@@ -24,6 +24,7 @@ from negotiation_stance.errors import ConfigError
 from negotiation_stance.export.folder import export_model
 from negotiation_stance.export.model_card import card_metadata
 from negotiation_stance.modeling import load_exported
+from negotiation_stance.modeling.model import scale_logits
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,7 @@ def average_weights(folders: list[Path]) -> tuple[dict[str, torch.Tensor], list[
         raise ConfigError(f"a soup needs at least two models, got {len(folders)}")
     _, first, labels = load_exported(folders[0])
     fingerprint = _tokenizer_fingerprint(folders[0])
-    total = {name: tensor.detach().clone().double() for name, tensor in first.state_dict().items()}
-    temperatures = {getattr(first.config, "calibration_temperature", 1.0)}
+    models = [first]
     for folder in folders[1:]:
         _, model, other_labels = load_exported(folder)
         if other_labels != labels:
@@ -59,12 +59,16 @@ def average_weights(folders: list[Path]) -> tuple[dict[str, torch.Tensor], list[
                 raise ConfigError(f"{folder}: config {key} differs from {folders[0]}'s; not the same encoder")
         if _tokenizer_fingerprint(folder) != fingerprint:
             raise ConfigError(f"{folder}: its tokenizer differs from {folders[0]}'s; not the same encoder")
-        temperatures.add(getattr(model.config, "calibration_temperature", 1.0))
+        models.append(model)
+    total: dict[str, torch.Tensor] = {}
+    for model in models:
+        # Each ingredient's own temperature is baked into its head: undo it, so the soup averages
+        # the weights training found, not heads scaled by different temperatures.
+        temperature = float(getattr(model.config, "calibration_temperature", 1.0) or 1.0)
+        if temperature != 1.0:
+            scale_logits(model, temperature)
         for name, tensor in model.state_dict().items():
-            total[name] += tensor.double()
-    if len(temperatures) > 1:
-        log.warning("The ingredients carry different calibration temperatures %s; the soup averages them as exported",
-                    sorted(temperatures))  # fmt: skip
+            total[name] = total[name] + tensor.double() if name in total else tensor.detach().clone().double()
     reference = first.state_dict()
     averaged = {
         name: (tensor / len(folders)).to(reference[name].dtype)
@@ -81,6 +85,8 @@ def make_soup(runs: list[str | Path], target: Path) -> Path:
     averaged, labels = average_weights(folders)
     tokenizer, model, _ = load_exported(folders[0])
     model.load_state_dict(averaged)
+    # Averaged from uncalibrated weights; no temperature is fitted here (a soup is scored afterwards).
+    model.config.calibration_temperature = 1.0
     model.config.soup_ingredients = [str(folder.resolve()) for folder in folders]
     card = _card(folders, labels)
     export_model(model, tokenizer, target, card)
