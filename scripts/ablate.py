@@ -34,7 +34,7 @@ from negotiation_stance.io import write_text
 
 SCRIPTS = Path(__file__).resolve().parent
 PRESETS = SCRIPTS.parent / "configs" / "experiment"
-DEFAULT_VARIANTS = "default,class_weights,label_smoothing,llrd,4label,mpnet"
+DEFAULT_VARIANTS = "default,class_weights,label_smoothing,llrd,4label,mpnet,mask_names"
 BEGIN, END = "<!-- ablation table: begin (scripts/ablate.py) -->", "<!-- ablation table: end -->"
 
 

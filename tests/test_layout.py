@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "negotiation_stance"
 # Each stage may import its own and earlier stages, never a later one.
 STAGES = [
-    {"labels", "errors", "io", "text", "config", "tracking"},
+    {"labels", "errors", "io", "text", "names", "config", "tracking"},
     {"corpus"},
     {"data"},
     {"modeling"},

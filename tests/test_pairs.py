@@ -43,7 +43,7 @@ def pair_classifier(pair_run):
 
 def test_pair_model_records_its_pair_field_and_predicts_as_transformers_does(pair_run, pair_classifier):
     config = json.loads((pair_run["model_dir"] / "config.json").read_text())
-    assert config["negotiation_stance"] == {"pair_field": "target"}
+    assert config["negotiation_stance"] == {"pair_field": "target", "mask_names": False}
     assert pair_classifier.pair_field == "target"
     predictions = pair_classifier.predict(TEXTS, pairs=TARGETS)
     expected = direct_probabilities(pair_run["model_dir"], TEXTS, TARGETS)

@@ -43,6 +43,8 @@ class DataConfig:
     train_fraction: float
     # Users' corpora (`import-labels`: data/user/<name>/labels.jsonl) added to the splits their rows name.
     extra: list[str]
+    # Person names -> [PERSON] in every trained and scored text, and at inference (recorded in the export).
+    mask_names: bool
 
 
 @dataclass

@@ -13,6 +13,7 @@ from datasets import Dataset, DatasetDict
 from negotiation_stance.config.paths import extra_names
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.io import DataError, Row, read_records, required_text
+from negotiation_stance.names import mask_person_names
 
 log = logging.getLogger(__name__)
 
@@ -229,10 +230,27 @@ def _merge_extra(data_cfg: Any, labels: list[str], result: dict[str, list[dict[s
         log.info("Data extra %s (%s): %s", name, path, {split: len(rows) for split, rows in added.items()})
 
 
+def mask_names_setting(data_cfg: Any) -> bool:
+    """``data.mask_names``, checked: the Hydra schema types it, but a hand-built config may hold anything."""
+    value = data_cfg.get("mask_names", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"data.mask_names must be true or false, got {value!r}")
+    return value
+
+
+def mask_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of ``rows`` whose text has person names replaced by ``[PERSON]`` (``data.mask_names``).
+
+    Only the sentence is masked: a pair is a stance target, not reported speech.
+    """
+    return [{**row, "text": mask_person_names(row["text"])} for row in rows]
+
+
 def load_splits(data_cfg: Any) -> DatasetDict:
     """Train/validation/test as a ``DatasetDict`` with integer labels from ``data.labels``.
 
-    ``data.extra`` corpora are added to the split each row names.
+    ``data.extra`` corpora are added to the split each row names; with ``data.mask_names`` every row's
+    person names are masked before anything tokenises them.
     """
     labels = list(data_cfg.labels)
     if len(labels) < 2 or len(set(labels)) != len(labels):
@@ -249,6 +267,8 @@ def load_splits(data_cfg: Any) -> DatasetDict:
             rows = rows[:limit]
         result[split] = rows
     _merge_extra(data_cfg, labels, result)
+    if mask_names_setting(data_cfg):
+        result = {split: mask_rows(rows) for split, rows in result.items()}
     for split in ("validation", "test"):
         warn_absent_labels(split, result[split], labels)
     absent = [label for i, label in enumerate(labels) if i not in {r["label"] for r in result["train"]}]

@@ -10,7 +10,13 @@ import torch
 
 from negotiation_stance import tracking
 from negotiation_stance.data import load_split
-from negotiation_stance.data.loading import extra_names, load_extra, split_options, warn_absent_labels
+from negotiation_stance.data.loading import (
+    extra_names,
+    load_extra,
+    mask_names_setting,
+    split_options,
+    warn_absent_labels,
+)
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.evaluation.record import RunRecord
 from negotiation_stance.evaluation.report import EvalSettings
@@ -19,12 +25,13 @@ from negotiation_stance.evaluation.scoring import (
     LabelledSet,
     evaluate_and_report,
     load_real_sets,
+    mask_set,
     predict_sets,
     sections,
     torch_logits_fn,
     user_sections,
 )
-from negotiation_stance.modeling import exported_pair_field, load_exported
+from negotiation_stance.modeling import exported_mask_names, exported_pair_field, load_exported
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,17 @@ def check_pair_field(model_pair_field: str | None, data_pair_field: str | None) 
         )
 
 
+def masks_names(model_dir: str | Path, data_cfg: Any) -> bool:
+    """Whether to mask person names before scoring: always for a model trained masked (it is scored as it is
+    used), and when ``data.mask_names`` asks for it."""
+    trained, asked = exported_mask_names(model_dir), mask_names_setting(data_cfg)
+    if trained and not asked:
+        log.info("The model at %s was trained with person names masked: every set is masked for it.", model_dir)
+    elif asked and not trained:
+        log.warning("data.mask_names=true, but the model at %s was trained on unmasked names.", model_dir)
+    return trained or asked
+
+
 def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
     """Score an exported model on the configured splits (``make evaluate``); returns ``metrics.json``'s content.
 
@@ -85,6 +103,8 @@ def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
     sets = load_eval_splits(cfg, labels)
     sets.update(load_real_sets(Path(cfg.paths.shared_eval_dir), cfg.evaluation.real_sets, labels, cfg.data.pair_field))
+    if masks_names(cfg.model_dir, cfg.data):
+        sets = {name: mask_set(labelled) for name, labelled in sets.items()}
     fn = torch_logits_fn(model, tokenizer, batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length)
     logits = predict_sets(sets, fn)
     with tracking.tracked_run(cfg, output_dir) as run:

@@ -17,7 +17,7 @@ import numpy as np
 
 from negotiation_stance import tracking
 from negotiation_stance.data import SPLITS, load_split
-from negotiation_stance.data.loading import extra_rows
+from negotiation_stance.data.loading import extra_rows, mask_rows
 from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport, write_reports
 from negotiation_stance.labels import STANCE_LABELS
@@ -55,15 +55,24 @@ def torch_logits_fn(model: Any, tokenizer: Any, *, batch_size: int, max_length: 
     return logits
 
 
+def mask_set(labelled: LabelledSet) -> LabelledSet:
+    """The set with person names masked in every row (``data.mask_names``), `none` rows included."""
+    return LabelledSet(mask_rows(labelled.rows), labelled.dropped, mask_rows(labelled.none_rows))
+
+
 def load_real_sets(
-    eval_dir: Path, names: Sequence[str], labels: Sequence[str], pair_field: str | None = None
+    eval_dir: Path,
+    names: Sequence[str],
+    labels: Sequence[str],
+    pair_field: str | None = None,
+    mask_names: bool = False,
 ) -> dict[str, LabelledSet]:
     """Rows of the real-text sets in ``../shared/eval`` that a model with ``labels`` can be scored on.
 
     A three-label model is scored on the stance rows only; the rows left out are
     counted (``dropped``), never silently. Empty when the folder is absent, and for a
     pair model: the real sets carry no pair, and scoring it on single sentences would
-    report a task it was not trained for.
+    report a task it was not trained for. ``mask_names`` masks person names, as the model saw them.
     """
     if names and pair_field:
         log.info("Real-text evaluation skipped: a pair model (data.pair_field=%s) needs a pair per sentence, "
@@ -90,7 +99,7 @@ def load_real_sets(
         stance = [r for r in rows if r["label"] < len(labels)]
         none = [r for r in rows if r["label"] == len(labels)]
         sets[name] = LabelledSet(stance, {"none": len(none)} if none else {}, none)
-    return sets
+    return {name: mask_set(labelled) for name, labelled in sets.items()} if mask_names else sets
 
 
 def scored_sets(
@@ -100,9 +109,11 @@ def scored_sets(
     labels: Sequence[str],
     extra: Sequence[str] = (),
     pair_field: str | None = None,
+    mask_names: bool = False,
 ) -> dict[str, LabelledSet]:
     """What a run scores after fitting: validation and test of ``splits`` (a DatasetDict), the real-text sets,
-    and each ``extra`` (data.extra) corpus's own validation and test rows, which the first two also hold."""
+    and each ``extra`` (data.extra) corpus's own validation and test rows, which the first two also hold.
+    ``mask_names``: the real sets' person names are masked as ``splits``' already are."""
     sets = {split: LabelledSet(splits[split].to_list()) for split in EVAL_SPLITS}
     for name in extra:
         for split in EVAL_SPLITS:
@@ -111,7 +122,7 @@ def scored_sets(
                 sets[USER_SET.format(name=name, split=split)] = LabelledSet(rows)
             else:
                 log.warning("data.extra %s has no %s rows: it is not scored on its own there.", name, split)
-    sets.update(load_real_sets(eval_dir, real_sets, labels, pair_field))
+    sets.update(load_real_sets(eval_dir, real_sets, labels, pair_field, mask_names))
     return sets
 
 

@@ -40,7 +40,7 @@ guide (`data/ANNOTATION_GUIDE.md` in the project repository).
 - **Training data:** `{data_name}`; {counts}
 - **Seed:** {seed}
 - **Training settings:** {training}
-
+{masking}
 ## Use
 
 ```python
@@ -87,6 +87,16 @@ The folder is a complete Hub model repository (weights, tokenizer, this card):
 """
 
 
+# Why a masked model's card warns: pipeline() feeds the text as it is, names and all.
+MASKING_NOTE = """
+**Person names are masked.** This model was trained on text whose person names were replaced by
+`[PERSON]` (`data.mask_names`; titles, places and organisations stay: "President [PERSON] said").
+`StanceClassifier` (predict, article mode, `serve`, `make evaluate`) masks its inputs the same way, read
+from this folder's `config.json`. `transformers.pipeline()` cannot: mask each text first with
+`negotiation_stance.names.mask_person_names`, or it reads names it never saw in training.
+"""
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -98,6 +108,7 @@ def model_card(
     data: dict[str, Any],
     metrics: dict[str, Any],
     training: dict[str, Any] | None = None,
+    mask_names: bool = False,
 ) -> str:
     """A Hugging Face model card: Hub metadata (``model-index`` included) + Markdown."""
     rows = []
@@ -121,6 +132,7 @@ def model_card(
         rows="\n".join(rows),
         class_rows="\n".join(class_rows),
         gap=_gap(sections),
+        masking=MASKING_NOTE if mask_names else "",
     )
     return text
 

@@ -23,7 +23,7 @@ import torch
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.export.folder import export_model
 from negotiation_stance.export.model_card import card_metadata
-from negotiation_stance.modeling import load_exported
+from negotiation_stance.modeling import exported_mask_names, load_exported
 from negotiation_stance.modeling.model import scale_logits
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ def average_weights(folders: list[Path]) -> tuple[dict[str, torch.Tensor], list[
         for key in ARCHITECTURE_KEYS:
             if getattr(model.config, key, None) != getattr(first.config, key, None):
                 raise ConfigError(f"{folder}: config {key} differs from {folders[0]}'s; not the same encoder")
+        if exported_mask_names(folder) != exported_mask_names(folders[0]):
+            raise ConfigError(f"{folder}: data.mask_names differs from {folders[0]}'s; the models read different text")
         if _tokenizer_fingerprint(folder) != fingerprint:
             raise ConfigError(f"{folder}: its tokenizer differs from {folders[0]}'s; not the same encoder")
         models.append(model)

@@ -15,7 +15,8 @@ from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE
 from negotiation_stance.inference.articles import ArticleResult, analyse_article
 from negotiation_stance.inference.backends import TorchLogits, load_backend
 from negotiation_stance.inference.streaming import chunks
-from negotiation_stance.modeling.model import PairError, exported_pair_field, softmax
+from negotiation_stance.modeling.model import PairError, exported_mask_names, exported_pair_field, softmax
+from negotiation_stance.names import mask_person_names
 from negotiation_stance.text import ARTICLE_THRESHOLD
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ class StanceClassifier:
     ``pair_field`` is the ``data.pair_field`` the model was trained with: such a
     model needs a pair for every text, and any other model refuses pairs
     (:class:`PairError`), since it would score a text it was never trained on.
+    ``mask_names`` (a model trained with ``data.mask_names``): each text's person
+    names are masked before the model reads it, as in training; predictions keep the text as given.
     """
 
     def __init__(
@@ -78,9 +81,10 @@ class StanceClassifier:
         backend: str = "torch",
         bucket: bool = True,
         pair_field: str | None = None,
+        mask_names: bool = False,
     ):
         self.logits_fn, self.tokenizer, self.labels = logits_fn, tokenizer, list(labels)
-        self.pair_field = pair_field
+        self.pair_field, self.mask_names = pair_field, mask_names
         self.max_length, self.batch_size, self.backend, self.bucket = max_length, batch_size, backend, bucket
         # A fast tokenizer keeps its truncation setting as state: two threads tokenizing at once
         # (the HTTP server's pool) can score a text untruncated or fail. One call at a time.
@@ -113,7 +117,7 @@ class StanceClassifier:
         pair_field = exported_pair_field(path)
         classifier = cls(
             run, tokenizer, labels, max_length=max_length, batch_size=batch_size, backend=name, bucket=bucket,
-            pair_field=pair_field,
+            pair_field=pair_field, mask_names=exported_mask_names(path),
         )  # fmt: skip
         if isinstance(run, TorchLogits):
             classifier.model = run.model
@@ -202,10 +206,11 @@ class StanceClassifier:
                     raise ValueError(f"{name} #{i} is empty or whitespace; there is nothing to classify")
         if not items:
             return []
+        seen = [mask_person_names(text) for text in items] if self.mask_names else items
         with self._lock:
-            self._warn_if_truncated(items, pairs, offset)
+            self._warn_if_truncated(seen, pairs, offset)
             logits = self.logits_fn(
-                items,
+                seen,
                 pairs,
                 batch_size=self.batch_size,
                 max_length=self.max_length,

@@ -185,7 +185,7 @@ def create_app(
     @app.get("/health")
     def health() -> dict[str, Any]:
         health = {"status": "ok", "labels": classifier.labels, "backend": classifier.backend}
-        return health | {"pair_field": classifier.pair_field}
+        return health | {"pair_field": classifier.pair_field, "mask_names": classifier.mask_names}
 
     @app.post("/predict")
     def predict(request: PredictRequest) -> dict[str, Any]:

@@ -44,18 +44,37 @@ def record_pair_field(model: PreTrainedModel, pair_field: str | None) -> None:
     setattr(model.config, CONFIG_BLOCK, {"pair_field": pair_field})
 
 
-def exported_pair_field(model_dir: str | Path) -> str | None:
-    """The ``data.pair_field`` an exported model was trained with; None for single sentences.
+def record_mask_names(model: PreTrainedModel, mask_names: bool) -> None:
+    """Note in the exported config.json that the model was trained on texts with person names masked."""
+    setattr(model.config, CONFIG_BLOCK, {**(getattr(model.config, CONFIG_BLOCK, None) or {}), "mask_names": mask_names})
 
-    Exports from before the block existed were all single-sentence models. A
-    missing or unreadable config.json is left to the loader to report.
-    """
+
+def _exported_block(model_dir: str | Path) -> dict[str, Any]:
+    """The export's own config.json block; empty for exports from before it existed. A missing or
+    unreadable config.json is left to the loader to report."""
     try:
         config = json.loads((Path(model_dir).expanduser() / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        return {}
     block = config.get(CONFIG_BLOCK) if isinstance(config, dict) else None
-    return block.get("pair_field") if isinstance(block, dict) else None
+    return block if isinstance(block, dict) else {}
+
+
+def exported_pair_field(model_dir: str | Path) -> str | None:
+    """The ``data.pair_field`` an exported model was trained with; None for single sentences
+    (exports from before the block existed were all single-sentence models)."""
+    return _exported_block(model_dir).get("pair_field")
+
+
+def exported_mask_names(model_dir: str | Path) -> bool:
+    """Whether an exported model was trained with person names masked (``data.mask_names``); inference must
+    then mask too. False for exports from before the flag existed."""
+    value = _exported_block(model_dir).get("mask_names", False)
+    if not isinstance(value, bool):
+        raise ModelLoadError(
+            f"{Path(model_dir) / 'config.json'}: {CONFIG_BLOCK}.mask_names must be true or false, got {value!r}"
+        )
+    return value
 
 
 def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:

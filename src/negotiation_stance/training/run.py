@@ -21,7 +21,7 @@ from transformers import set_seed
 from negotiation_stance import tracking
 from negotiation_stance.config.validation import validate_train_config
 from negotiation_stance.data import load_splits
-from negotiation_stance.data.loading import extra_names, extra_rows
+from negotiation_stance.data.loading import extra_names, extra_rows, mask_names_setting
 from negotiation_stance.evaluation.metrics import fit_temperature
 from negotiation_stance.evaluation.record import RunRecord
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport
@@ -37,7 +37,7 @@ from negotiation_stance.evaluation.scoring import (
 )
 from negotiation_stance.export.folder import export_model, point_latest
 from negotiation_stance.export.model_card import model_card
-from negotiation_stance.modeling import build_model, record_pair_field, scale_logits
+from negotiation_stance.modeling import build_model, record_mask_names, record_pair_field, scale_logits
 from negotiation_stance.training.fit import FitResult, fit, precision_flags, training_arguments
 from negotiation_stance.training.resume import (
     prepare_output_dir,
@@ -110,8 +110,9 @@ def prepare_data(cfg: DictConfig) -> PreparedData:
     labels = list(cfg.data.labels)
     log.info("Data %s: %s", cfg.data.name, {split: len(ds) for split, ds in splits.items()})
     sets = scored_sets(
-        splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels, extra, cfg.data.pair_field
-    )
+        splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels, extra, cfg.data.pair_field,
+        mask_names_setting(cfg.data),
+    )  # fmt: skip
     return PreparedData(labels, splits, sets, extra)
 
 
@@ -194,8 +195,10 @@ def export(cfg: DictConfig, fitted: FitResult, record: RunRecord, run: Any | Non
         data=record.data,
         metrics=record.to_dict(),
         training=training,
+        mask_names=mask_names_setting(cfg.data),
     )
     record_pair_field(fitted.model, cfg.data.pair_field)  # inference then asks for pairs exactly when trained on them
+    record_mask_names(fitted.model, mask_names_setting(cfg.data))  # and masks names exactly when trained masked
     model_dir = export_model(fitted.model, fitted.tokenizer, Path(str(record.model_dir)), card)
     record.latest = str(point_latest(Path(cfg.paths.models_dir), model_dir))
     if cfg.wandb.log_model:
