@@ -53,6 +53,9 @@ $(STAMP): pyproject.toml
 data: setup ## Rebuild data/interim and data/processed from data/raw + data/annotations
 	$(BIN)/python scripts/build_corpus.py
 
+augment: setup ## Entity-swap copies of the train rows (ablation variant entity_swap) -> data/processed/statements_swapped.jsonl
+	$(BIN)/python scripts/augment_entities.py $(ARGS)
+
 cue-audit: setup ## Words the corpus ties to each label, with their precision on the test split and real_dev
 	$(BIN)/python scripts/cue_audit.py $(ARGS)
 
@@ -158,4 +161,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks label-studio label-studio-stop suggest import-labels simulate-al serve test test-full test-gpu lint format clean
+.PHONY: help setup data augment cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks label-studio label-studio-stop suggest import-labels simulate-al serve test test-full test-gpu lint format clean
