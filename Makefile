@@ -53,6 +53,13 @@ $(STAMP): pyproject.toml
 data: setup ## Rebuild data/interim and data/processed from data/raw + data/annotations
 	$(BIN)/python scripts/build_corpus.py
 
+augment: setup ## Entity-swap copies of the train rows (ablation variant entity_swap) -> data/processed/statements_swapped.jsonl
+	$(BIN)/python scripts/augment_entities.py $(ARGS)
+
+# Derived, not committed: rebuilt when the corpus or the lexicon changes (make ablate needs it).
+data/processed/statements_swapped.jsonl: data/processed/statements.jsonl data/augmentation/entity_swap.yaml | setup
+	$(BIN)/python scripts/augment_entities.py
+
 cue-audit: setup ## Words the corpus ties to each label, with their precision on the test split and real_dev
 	$(BIN)/python scripts/cue_audit.py $(ARGS)
 
@@ -78,7 +85,7 @@ search: setup ## Optuna (TPE) search maximising validation macro-F1: make search
 compare: setup ## Table of finished runs (mean ± sd over seeds, baselines, paired bootstrap); offline
 	$(BIN)/python scripts/compare.py $(ARGS)
 
-ablate: setup ## Recipe ablation, 3 seeds each, best variant souped, table into docs/experiments.md: make ablate ARGS="--variants default,llrd"
+ablate: setup data/processed/statements_swapped.jsonl ## Recipe ablation, 3 seeds each, best variant souped, table into docs/experiments.md: make ablate ARGS="--variants default,llrd"
 	$(BIN)/python scripts/ablate.py --out docs/experiments.md $(ARGS)
 
 soup: setup ## Average the weights of several runs' models into one (uniform soup): make soup RUNS="<run> <run> ..."
@@ -158,4 +165,4 @@ clean: ## Remove caches and run outputs (keeps .venv and data)
 	rm -rf logs outputs multirun .pytest_cache .ruff_cache
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-.PHONY: help setup data cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks label-studio label-studio-stop suggest import-labels simulate-al serve test test-full test-gpu lint format clean
+.PHONY: help setup data augment cue-audit train train-ddp pretrained-mpnet baselines sweep search compare ablate soup evaluate predict export-onnx benchmark benchmark-train figures notebooks label-studio label-studio-stop suggest import-labels simulate-al serve test test-full test-gpu lint format clean

@@ -34,7 +34,7 @@ from negotiation_stance.io import write_text
 
 SCRIPTS = Path(__file__).resolve().parent
 PRESETS = SCRIPTS.parent / "configs" / "experiment"
-DEFAULT_VARIANTS = "default,class_weights,label_smoothing,llrd,4label,mpnet,mask_names"
+DEFAULT_VARIANTS = "default,class_weights,label_smoothing,llrd,4label,mpnet,mask_names,entity_swap"
 BEGIN, END = "<!-- ablation table: begin (scripts/ablate.py) -->", "<!-- ablation table: end -->"
 
 
@@ -115,6 +115,11 @@ def main() -> int:
     custom_paths = any(o.startswith(("paths.", "model.")) for o in overrides)
     if "mpnet" in variants and not args.source and not custom_paths and not (mpnet / "config.json").is_file():
         print(f"error: the mpnet variant needs {mpnet}: run `make pretrained-mpnet` first, "
+              "or leave it out (--variants ...)", file=sys.stderr)  # fmt: skip
+        return 2
+    swapped = SCRIPTS.parent / "data" / "processed" / "statements_swapped.jsonl"
+    if "entity_swap" in variants and not args.source and not custom_paths and not swapped.is_file():
+        print(f"error: the entity_swap variant needs {swapped}: run `make augment` first, "
               "or leave it out (--variants ...)", file=sys.stderr)  # fmt: skip
         return 2
     if args.source:

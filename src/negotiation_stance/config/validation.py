@@ -14,6 +14,8 @@ from typing import Any
 
 from negotiation_stance.errors import ConfigError
 
+# Derived data files and the command that writes them: a missing one is named with its command.
+WRITTEN_BY = {"statements.jsonl": "make data", "statements_swapped.jsonl": "make augment"}
 _POSITIVE = ("learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "num_threads")
 
 
@@ -64,6 +66,11 @@ def validate_train_config(cfg: Any) -> None:
     limit = max_positions(cfg.model.name_or_path, cfg.model.get("revision"))
     if limit is not None and cfg.training.max_length > limit:
         problems.append(f"training.max_length must be <= {limit}, the model's positions; got {cfg.training.max_length}")
+    for key in ("train_path", "validation_path", "test_path"):
+        path = Path(cfg.data[key])
+        if not path.is_file():
+            hint = f" (`{WRITTEN_BY[path.name]}` writes it)" if path.name in WRITTEN_BY else ""
+            problems.append(f"data.{key}: {path} is not a file{hint}")
     for i, extra in enumerate(cfg.data.get("extra") or []):
         if not Path(extra).is_file():
             problems.append(f"data.extra[{i}]: {extra} is not a file (make import-labels writes data/user/<name>/)")
