@@ -34,7 +34,7 @@ from negotiation_stance.io import write_text
 
 SCRIPTS = Path(__file__).resolve().parent
 PRESETS = SCRIPTS.parent / "configs" / "experiment"
-DEFAULT_VARIANTS = "default,class_weights,label_smoothing,llrd,4label,mpnet,mask_names,entity_swap"
+DEFAULT_VARIANTS = "default,class_weights,label_smoothing,llrd,4label,mpnet,context,mask_names,entity_swap"
 BEGIN, END = "<!-- ablation table: begin (scripts/ablate.py) -->", "<!-- ablation table: end -->"
 
 
@@ -74,10 +74,13 @@ def soup_row(sweep_dir: Path, variant: str, runs: list[Path], data: str, overrid
     if len(runs) < 2:
         return None
     from negotiation_stance.export.soup import make_soup  # torch: only when a soup is made
+    from negotiation_stance.modeling import exported_pair_field
 
     folder = sweep_dir / "soup"
     model = make_soup(runs, folder / "model")
     command = [sys.executable, str(SCRIPTS / "evaluate.py"), f"model_dir={model}", f"data={data}"]
+    if pair_field := exported_pair_field(model):  # the context variant: scored on the pairs it was trained on
+        command.append(f"data.pair_field={pair_field}")
     command += [f"hydra.run.dir={folder / 'evaluation'}", *(o for o in overrides if not o.startswith("training."))]
     if subprocess.run(command).returncode != 0:
         raise SystemExit(f"error: scoring the soup failed ({folder})")

@@ -174,6 +174,10 @@ def test_the_configuration_table_matches_the_composed_config(tmp_path):
         "paths.project_dir": lambda v: Path(v) == ROOT,
         "paths.output_dir": lambda v: v == str(tmp_path),  # the Hydra run folder; the test sets it
         "wandb.group": lambda v: v == cfg.data.name,
+        "evaluation.context_sources": lambda v: (
+            [Path(v[k]).resolve() for k in ("real_dev", "seed")]
+            == [(ROOT.parent / "shared" / f).resolve() for f in ("corpus/candidates.jsonl", "seed_article.txt")]
+        ),
     }
     checked = 0
     for key, documented in table.items():

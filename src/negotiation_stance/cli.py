@@ -323,25 +323,28 @@ def _pairs(args: argparse.Namespace) -> str | Callable[[], Iterator[str]] | None
 
     Checked against the model's config.json before the model loads: a pair model
     without pairs, or a single-sentence model given ``--target`` or rows with a
-    pair field (which it would ignore), is refused.
+    pair field (which it would ignore), is refused. A context model's pair is the
+    previous sentence: ``""`` where none is given (a row without the field, or no .jsonl).
     """
     from negotiation_stance.inference.classifier import check_pairs
     from negotiation_stance.inference.streaming import count_sentences, read_sentences, refuse_field
     from negotiation_stance.modeling.model import exported_pair_field
+    from negotiation_stance.text import CONTEXT_FIELD
 
     pair_field = exported_pair_field(args.model)
     path = Path(args.input) if args.input else None
     if args.target is not None:
         check_pairs(pair_field, True)
         return args.target
+    context = pair_field == CONTEXT_FIELD  # a lone sentence's previous sentence is ""
     if path is None or path.suffix.lower() != ".jsonl":
         check_pairs(pair_field, False)
-        return None
+        return "" if context else None
     if not pair_field:
         refuse_field(path, args.pair_field, "this model was trained on single sentences and takes no pair")
         return None
-    count_sentences(path, args.pair_field)  # every row's pair checked before any work
-    return lambda: read_sentences(path, args.pair_field)
+    count_sentences(path, args.pair_field, may_be_empty=context)  # every row's pair checked before any work
+    return lambda: read_sentences(path, args.pair_field, may_be_empty=context)
 
 
 def _resume_point(

@@ -96,14 +96,15 @@ def _read_csv(path: Path, raw: str) -> list[Row]:
     return rows
 
 
-def required_text(row: Row, path: Path | str, field: str) -> str:
-    """The row's non-empty string ``field``, or a DataError naming file, line and field."""
+def required_text(row: Row, path: Path | str, field: str, *, allow_empty: bool = False) -> str:
+    """The row's non-empty string ``field`` (any string with ``allow_empty``), or a DataError naming file, line
+    and field."""
     value = row.record.get(field)
     if field not in row.record:
         raise DataError(path, row.line, field, "missing")
     if not isinstance(value, str):
         raise DataError(path, row.line, field, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
+    if not allow_empty and not value.strip():
         raise DataError(path, row.line, field, "is empty")
     return value
 

@@ -7,6 +7,7 @@ same sentences and therefore the same stable sentence ids.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 import pysbd
@@ -43,6 +44,16 @@ def split_sentences(text: str) -> list[str]:
             if piece:
                 sentences.append(piece)
     return sentences
+
+
+# The pair field of a context model: each sentence's previous sentence in its article ("" for the first).
+# The corpus carries it, and article mode builds it, so training and inference see the same pairs.
+CONTEXT_FIELD = "context_before"
+
+
+def previous_sentences(sentences: Sequence[str]) -> list[str]:
+    """Each sentence's previous sentence, ``""`` for the first: a context model's pairs for one article."""
+    return ["", *sentences[:-1]]
 
 
 def sentence_id(article_id: str, index: int) -> str:

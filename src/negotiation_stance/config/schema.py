@@ -127,6 +127,8 @@ class PathsConfig:
 class EvaluationConfig:
     # Real-text sets read from ../shared/eval when present; never trained on.
     real_sets: list[str]
+    # A context model's previous sentences of each real set: set name -> candidates .jsonl or article .txt.
+    context_sources: dict[str, str]
     max_errors: int
     # SemEval's F_avg: macro-F1 over these labels only (for 4-label models, all but none).
     favg_labels: list[str]

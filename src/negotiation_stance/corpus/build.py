@@ -21,7 +21,7 @@ from negotiation_stance.corpus.style import style_by_version
 from negotiation_stance.errors import NotWritableError
 from negotiation_stance.io import DataError, Row, atomic_write_all, read_records, write_jsonl_to
 from negotiation_stance.labels import CONTRACT_LABELS, HARD_CASES
-from negotiation_stance.text import sentence_id, split_sentences
+from negotiation_stance.text import CONTEXT_FIELD, sentence_id, split_sentences
 
 FORMS = (
     "press_release",
@@ -200,6 +200,7 @@ def build_statements(
 ) -> list[dict[str, Any]]:
     splits = split_by_article(articles)
     version = {a["article_id"]: corpus_version(a) for a in articles}
+    text_at = {(s.article_id, s.sentence_index): s.text for s in sentences}
     return [
         {
             "id": s.id,
@@ -210,18 +211,25 @@ def build_statements(
             "speaker": labels[s.id].get("speaker"),
             "split": splits[s.article_id],
             "version": version[s.article_id],
+            # Last, so that adding it left every other byte of a row as it was.
+            CONTEXT_FIELD: text_at.get((s.article_id, s.sentence_index - 1), ""),
         }
         for s in sentences
     ]
 
 
 def check_statements(statements: Sequence[dict[str, Any]], path: str = "data/processed/statements.jsonl") -> None:
-    """The leakage and coverage checks every build and test run."""
+    """The leakage, coverage and context checks every build and test run."""
     split_of: dict[str, str] = {}
+    text_at = {(s["article_id"], s.get("sentence_index")): s["text"] for s in statements}
     for line, s in enumerate(statements, start=1):
         previous = split_of.setdefault(s["article_id"], s["split"])
         if previous != s["split"]:
             raise DataError(path, line, "split", f"article {s['article_id']} is in both {previous} and {s['split']}")
+        if CONTEXT_FIELD in s:
+            expected = text_at.get((s["article_id"], s["sentence_index"] - 1), "")
+            if s[CONTEXT_FIELD] != expected:
+                raise DataError(path, line, CONTEXT_FIELD, f"is not the previous sentence of article {s['article_id']}")
     present = defaultdict(set)
     for s in statements:
         present[s["split"]].add(s["label"])

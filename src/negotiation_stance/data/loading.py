@@ -14,6 +14,7 @@ from negotiation_stance.config.paths import extra_names
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.io import DataError, Row, read_records, required_text
 from negotiation_stance.names import mask_person_names
+from negotiation_stance.text import CONTEXT_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,8 @@ def load_split(
         if label not in label_set:
             raise DataError(path, row.line, label_field, f"unknown label {label!r}; data.labels is {labels}")
         item: dict[str, Any] = {"text": text, "label": labels.index(label), "line": row.line}
-        if pair_field:
-            item["pair"] = required_text(row, path, pair_field)
+        if pair_field:  # an article's first sentence has no context: "" is its pair
+            item["pair"] = required_text(row, path, pair_field, allow_empty=pair_field == CONTEXT_FIELD)
         if id_field:
             if id_field not in row.record:
                 raise DataError(path, row.line, id_field, "missing")

@@ -102,7 +102,8 @@ def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
     check_pair_field(exported_pair_field(cfg.model_dir), cfg.data.pair_field)
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
     sets = load_eval_splits(cfg, labels)
-    sets.update(load_real_sets(Path(cfg.paths.shared_eval_dir), cfg.evaluation.real_sets, labels, cfg.data.pair_field))
+    real_dir, real_sets = Path(cfg.paths.shared_eval_dir), cfg.evaluation.real_sets
+    sets.update(load_real_sets(real_dir, real_sets, labels, cfg.data.pair_field, cfg.evaluation.context_sources))
     if masks_names(cfg.model_dir, cfg.data):
         sets = {name: mask_set(labelled) for name, labelled in sets.items()}
     fn = torch_logits_fn(model, tokenizer, batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length)

@@ -172,6 +172,12 @@ def report_markdown(title: str, reports: dict[str, SplitReport], header: dict[st
         lines += [f"## {name}", ""]
         if m.get("dropped"):
             lines += [f"Rows left out because the model has no such label: {m['dropped']}", ""]
+        if context := m.get("context"):
+            lines += [
+                f"Pairs: each row's previous sentence, from `{context['source']}`: empty for {context['empty']} "
+                f"(first sentences), not found for {context['missing']} of {context['rows']} rows (scored with '').",
+                "",
+            ]
         if "temperature" in m:
             lines += [
                 f"Temperature {m['temperature']:.3f}: ECE {m['ece_uncalibrated']:.3f} before, {m['ece']:.3f} after.",

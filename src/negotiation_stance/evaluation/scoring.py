@@ -8,8 +8,8 @@ scikit-learn baseline are scored, reported and tracked the same way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,10 @@ from negotiation_stance.data import SPLITS, load_split
 from negotiation_stance.data.loading import extra_rows, mask_rows
 from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport, write_reports
+from negotiation_stance.io import read_records
 from negotiation_stance.labels import STANCE_LABELS
 from negotiation_stance.modeling.model import predict_logits, softmax
-from negotiation_stance.text import ARTICLE_THRESHOLD, is_statement
+from negotiation_stance.text import ARTICLE_THRESHOLD, CONTEXT_FIELD, is_statement
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class LabelledSet:
     # A real set scored by a three-label model: its `none` rows, left out of ``rows`` but still
     # predicted, so the model is also scored four-way through article mode's relevance rule.
     none_rows: list[dict[str, Any]] = field(default_factory=list)
+    # A real set scored by a context model: where each row's previous sentence came from, and how
+    # many rows had none to be found (scored with "" as their pair); None for any other set.
+    context: dict[str, Any] | None = None
 
 
 def torch_logits_fn(model: Any, tokenizer: Any, *, batch_size: int, max_length: int) -> LogitsFn:
@@ -57,7 +61,7 @@ def torch_logits_fn(model: Any, tokenizer: Any, *, batch_size: int, max_length: 
 
 def mask_set(labelled: LabelledSet) -> LabelledSet:
     """The set with person names masked in every row (``data.mask_names``), `none` rows included."""
-    return LabelledSet(mask_rows(labelled.rows), labelled.dropped, mask_rows(labelled.none_rows))
+    return replace(labelled, rows=mask_rows(labelled.rows), none_rows=mask_rows(labelled.none_rows))
 
 
 def load_real_sets(
@@ -65,6 +69,7 @@ def load_real_sets(
     names: Sequence[str],
     labels: Sequence[str],
     pair_field: str | None = None,
+    context_sources: Mapping[str, str] | None = None,
     mask_names: bool = False,
 ) -> dict[str, LabelledSet]:
     """Rows of the real-text sets in ``../shared/eval`` that a model with ``labels`` can be scored on.
@@ -72,9 +77,14 @@ def load_real_sets(
     A three-label model is scored on the stance rows only; the rows left out are
     counted (``dropped``), never silently. Empty when the folder is absent, and for a
     pair model: the real sets carry no pair, and scoring it on single sentences would
-    report a task it was not trained for. ``mask_names`` masks person names, as the model saw them.
+    report a task it was not trained for. A context model (``pair_field`` is
+    ``context_before``) is the exception: each set named in ``context_sources``
+    (evaluation.context_sources) gets its rows' previous sentences from there, at
+    scoring time, and a set without a source is skipped. ``mask_names``
+    masks person names, as the model saw them.
     """
-    if names and pair_field:
+    context = pair_field == CONTEXT_FIELD
+    if names and pair_field and not context:
         log.info("Real-text evaluation skipped: a pair model (data.pair_field=%s) needs a pair per sentence, "
                  "and the real sets have none.", pair_field)  # fmt: skip
         return {}
@@ -90,16 +100,85 @@ def load_real_sets(
         if not path.is_file():
             log.info("Real-text set %s skipped: %s not found.", name, path)
             continue
-        if "none" in labels:
-            rows, _ = load_split(path, labels=list(labels), id_field="id")
-            sets[name] = LabelledSet(rows, {})
+        source = Path((context_sources or {}).get(name) or "") if context else None
+        if source is not None and not source.is_file():
+            where = f"{source} was not found" if source.name else "is not set"
+            log.info("Real-text set %s skipped: a context model needs each sentence's previous sentence, and its "
+                     "source (evaluation.context_sources.%s) %s.", name, name, where)  # fmt: skip
             continue
         # `none` gets the id after the model's labels, so stance rows keep the model's ids.
-        rows, _ = load_split(path, labels=[*labels, "none"], id_field="id")
+        rows, _ = load_split(path, labels=list(dict.fromkeys([*labels, "none"])), id_field="id")
+        found = attach_contexts(name, rows, source) if source is not None else None
+        if "none" in labels:
+            sets[name] = LabelledSet(rows, {}, context=found)
+            continue
         stance = [r for r in rows if r["label"] < len(labels)]
         none = [r for r in rows if r["label"] == len(labels)]
-        sets[name] = LabelledSet(stance, {"none": len(none)} if none else {}, none)
+        sets[name] = LabelledSet(stance, {"none": len(none)} if none else {}, none, found)
     return {name: mask_set(labelled) for name, labelled in sets.items()} if mask_names else sets
+
+
+def attach_contexts(name: str, rows: Sequence[dict[str, Any]], source: Path) -> dict[str, Any]:
+    """Give each row its previous sentence as ``pair``, read from ``source`` (scoring only; nothing is copied).
+
+    A ``.jsonl`` source (``../shared/corpus/candidates.jsonl``) is joined by ``id``,
+    its ``text`` checked against the row's; any other file is the article the rows
+    are the sentences of, in order (``seed.jsonl``). A row whose context cannot be
+    found gets ``""`` and is counted as missing.
+    """
+    if source.suffix.lower() == ".jsonl":
+        contexts = _contexts_by_id(rows, source)
+    else:
+        contexts = _contexts_from_article(rows, source)
+    for row in rows:
+        row["pair"] = contexts.get(row["id"], "")
+    missing = sum(1 for row in rows if row["id"] not in contexts)
+    empty = sum(1 for context in contexts.values() if not context)
+    if missing:
+        log.warning("Real-text set %s: %d of %d rows have no previous sentence in %s; they are scored with an "
+                    "empty one.", name, missing, len(rows), source)  # fmt: skip
+    log.info("Real-text set %s: previous sentences from %s (%d rows, %d empty).", name, source, len(rows), empty)
+    return {"source": str(source), "rows": len(rows), "empty": empty, "missing": missing}
+
+
+def _same_text(a: str, b: str) -> bool:
+    return a.split() == b.split()
+
+
+def _contexts_by_id(rows: Sequence[dict[str, Any]], source: Path) -> dict[str, str]:
+    """id -> ``context_before`` of the source rows that are these rows (same id, same text)."""
+    text_of = {row["id"]: row["text"] for row in rows}
+    contexts = {}
+    for record in (row.record for row in read_records(source)):
+        key, context = str(record.get("id")), record.get(CONTEXT_FIELD)
+        if key in text_of and isinstance(context, str) and _same_text(str(record.get("text", "")), text_of[key]):
+            contexts[key] = context
+    return contexts
+
+
+def _contexts_from_article(rows: Sequence[dict[str, Any]], source: Path) -> dict[str, str]:
+    """id -> the row before it, for rows that are consecutive sentences of the article in ``source``.
+
+    The project's splitter does not cut every labelled row where the set does (it keeps
+    a quote of three sentences whole), so the rows themselves are the sentences: a row
+    gets the previous row only where nothing but whitespace lies between the two in the
+    article, and the article's first sentence gets "".
+    """
+    article = " ".join(source.read_text(encoding="utf-8").split())
+    contexts: dict[str, str] = {}
+    start, previous = 0, None  # where to search next; the row found just before, if it ends at ``start``
+    for row in sorted(rows, key=lambda r: r["line"]):
+        text = " ".join(row["text"].split())
+        at = article.find(text, start)
+        if at < 0:
+            previous = None
+            continue
+        if at == 0:
+            contexts[row["id"]] = ""
+        elif previous is not None and not article[start:at].strip():
+            contexts[row["id"]] = previous
+        previous, start = row["text"], at + len(text)
+    return contexts
 
 
 def scored_sets(
@@ -109,6 +188,7 @@ def scored_sets(
     labels: Sequence[str],
     extra: Sequence[str] = (),
     pair_field: str | None = None,
+    context_sources: Mapping[str, str] | None = None,
     mask_names: bool = False,
 ) -> dict[str, LabelledSet]:
     """What a run scores after fitting: validation and test of ``splits`` (a DatasetDict), the real-text sets,
@@ -122,7 +202,7 @@ def scored_sets(
                 sets[USER_SET.format(name=name, split=split)] = LabelledSet(rows)
             else:
                 log.warning("data.extra %s has no %s rows: it is not scored on its own there.", name, split)
-    sets.update(load_real_sets(eval_dir, real_sets, labels, pair_field, mask_names))
+    sets.update(load_real_sets(eval_dir, real_sets, labels, pair_field, context_sources, mask_names))
     return sets
 
 
@@ -142,6 +222,8 @@ def report_sets(
         reports[name] = report = SplitReport(name, ids, texts, gold, own, list(labels), settings, temperature)
         if labelled.dropped is not None:
             report.metrics["dropped"] = labelled.dropped
+        if labelled.context is not None:
+            report.metrics["context"] = labelled.context
         if "none" in labels:
             report.metrics["three_way"] = three_way_scores(report)
         elif labelled.none_rows:

@@ -17,7 +17,7 @@ from negotiation_stance.inference.backends import TorchLogits, load_backend
 from negotiation_stance.inference.streaming import chunks
 from negotiation_stance.modeling.model import PairError, exported_mask_names, exported_pair_field, softmax
 from negotiation_stance.names import mask_person_names
-from negotiation_stance.text import ARTICLE_THRESHOLD
+from negotiation_stance.text import ARTICLE_THRESHOLD, CONTEXT_FIELD, previous_sentences
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,11 @@ class Prediction:
 
 
 def check_pairs(pair_field: str | None, given: bool) -> None:
-    """PairError unless pairs are ``given`` exactly when the model was trained on pairs (``pair_field`` set)."""
-    if pair_field and not given:
+    """PairError unless pairs are ``given`` exactly when the model was trained on pairs (``pair_field`` set).
+
+    A context model (``context_before``) may go without: a lone sentence's context is ``""``.
+    """
+    if pair_field and not given and pair_field != CONTEXT_FIELD:
         raise PairError(
             f"this model was trained on sentence pairs (data.pair_field={pair_field!r}) and needs a pair for "
             "every text: Python predict(texts, pairs=...), CLI --target or a 'pair' field in --input .jsonl rows, "
@@ -68,6 +71,9 @@ class StanceClassifier:
     (:class:`PairError`), since it would score a text it was never trained on.
     ``mask_names`` (a model trained with ``data.mask_names``): each text's person
     names are masked before the model reads it, as in training; predictions keep the text as given.
+    A context model (``context_before``: the previous sentence of the article) takes
+    ``""`` as a text's pair when none is given, and article mode gives it the
+    article's previous sentences.
     """
 
     def __init__(
@@ -123,6 +129,11 @@ class StanceClassifier:
             classifier.model = run.model
         return classifier
 
+    @property
+    def reads_context(self) -> bool:
+        """Whether each text's pair is its previous sentence (``""`` for an article's first, or a lone one)."""
+        return self.pair_field == CONTEXT_FIELD
+
     def check_pairs(self, given: bool) -> None:
         """PairError unless pairs are ``given`` exactly when the model was trained on pairs."""
         check_pairs(self.pair_field, given)
@@ -151,9 +162,18 @@ class StanceClassifier:
     ) -> ArticleResult:
         """Every sentence of an article with its speaker and stance, plus a per-speaker summary.
 
-        A pair model needs ``pair`` (the target), given to every sentence.
+        A pair model needs ``pair`` (the target), given to every sentence; a context
+        model reads each sentence with the one before it, so it takes no ``pair``.
         """
-        return analyse_article(text, lambda sentences: self.predict(sentences, pair), self.labels, threshold=threshold)
+        if self.reads_context and pair is not None:
+            raise PairError(
+                f"this model reads each sentence with the previous one (data.pair_field={CONTEXT_FIELD!r}), which "
+                'article mode takes from the article: give no pair (--target, "pair")'
+            )
+        pairs_of = previous_sentences if self.reads_context else lambda sentences: pair
+        return analyse_article(
+            text, lambda sentences: self.predict(sentences, pairs_of(sentences)), self.labels, threshold=threshold
+        )
 
     def predict(
         self, texts: str | Iterable[str], pairs: str | Iterable[str] | None = None, *, progress: bool = False
@@ -164,6 +184,8 @@ class StanceClassifier:
         """
         items = [texts] if isinstance(texts, str) else list(texts)
         self.check_pairs(pairs is not None)
+        if pairs is None and self.reads_context:
+            pairs = ""
         pair_items = None if pairs is None else [pairs] * len(items) if isinstance(pairs, str) else list(pairs)
         if pair_items is not None and len(pair_items) != len(items):
             raise ValueError(f"{len(items)} texts but {len(pair_items)} pairs; give one pair per text, or one string")
@@ -181,6 +203,8 @@ class StanceClassifier:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         self.check_pairs(pairs is not None)
+        if pairs is None and self.reads_context:
+            pairs = ""
         if pairs is None or isinstance(pairs, str):
             for number, chunk in enumerate(chunks(texts, chunk_size)):
                 fixed = None if pairs is None else [pairs] * len(chunk)
@@ -202,7 +226,7 @@ class StanceClassifier:
             for i, value in enumerate(values, start=offset):
                 if not isinstance(value, str):
                     raise TypeError(f"{name} #{i} is {type(value).__name__}, expected str")
-                if not value.strip():
+                if not value.strip() and not (name == "pair" and self.reads_context):
                     raise ValueError(f"{name} #{i} is empty or whitespace; there is nothing to classify")
         if not items:
             return []

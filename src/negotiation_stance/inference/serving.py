@@ -35,9 +35,9 @@ def _lone_surrogate(text: str) -> int | None:
     return None
 
 
-def _usable(texts: list[str], name: str) -> list[str]:
+def _usable(texts: list[str], name: str, *, blank: bool = False) -> list[str]:
     for i, text in enumerate(texts):
-        if not text.strip():
+        if not blank and not text.strip():
             raise ValueError(f"{name}[{i}] is empty")
         if (at := _lone_surrogate(text)) is not None:
             raise ValueError(f"{name}[{i}] holds a lone surrogate at character {at}; send valid Unicode")
@@ -63,6 +63,15 @@ def _too_long(field: str, texts: list[str], max_text_chars: int) -> list[dict[st
     ]
 
 
+def _blank(field: str, texts: list[str]) -> list[dict[str, Any]]:
+    """422 details for each blank one of ``texts``."""
+    return [
+        {"type": "value_error", "loc": ["body", field, i], "msg": f"{field}[{i}] is empty"}
+        for i, text in enumerate(texts)
+        if not text.strip()
+    ]
+
+
 class PredictRequest(BaseModel):
     texts: list[str] = Field(min_length=1, max_length=MAX_TEXTS, description="sentences to label")
     pair: str | list[str] | None = Field(
@@ -74,10 +83,13 @@ class PredictRequest(BaseModel):
     def usable(cls, texts: list[str]) -> list[str]:
         return _usable(texts, "texts")
 
+    # Blank pairs are refused in the endpoint, which knows the model: a context model's first sentence has "".
     @field_validator("pair")
     @classmethod
     def usable_pair(cls, pair: str | list[str] | None) -> str | list[str] | None:
-        return _usable_pair(pair)
+        if pair is None:
+            return None
+        return _usable([pair], "pair", blank=True)[0] if isinstance(pair, str) else _usable(pair, "pair", blank=True)
 
     def pairs(self) -> list[str] | None:
         """One pair per text (``pair`` as one string stands for every text)."""
@@ -194,8 +206,9 @@ def create_app(
             msg = f"pair has {len(pairs)} items for {len(request.texts)} texts; give one per text, or one string"
             raise HTTPException(status_code=422, detail=[{"type": "pair", "loc": ["body", "pair"], "msg": msg}])
         too_long = _too_long("texts", request.texts, max_text_chars) + _too_long("pair", pairs or [], max_text_chars)
-        if too_long:
-            raise HTTPException(status_code=422, detail=too_long)
+        blank = [] if classifier.reads_context else _blank("pair", pairs or [])
+        if too_long or blank:
+            raise HTTPException(status_code=422, detail=blank + too_long)
         return {"predictions": [p.to_dict() for p in classifier.predict(request.texts, pairs)]}
 
     @app.post("/predict_article")

@@ -31,10 +31,13 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, line
 
 
-def read_sentences(path: Path, text_field: str = "text", refused: tuple[str, str] | None = None) -> Iterator[str]:
+def read_sentences(
+    path: Path, text_field: str = "text", refused: tuple[str, str] | None = None, *, may_be_empty: bool = False
+) -> Iterator[str]:
     """The sentences of ``path``, one at a time: ``text_field`` of each line of a ``.jsonl``,
     else each non-empty line. A bad line raises a DataError naming it when it is reached.
-    (A pair model's pairs are read the same way, with the pair field as ``text_field``.)
+    (A pair model's pairs are read the same way, with the pair field as ``text_field``;
+    ``may_be_empty``: a context model's, where a missing or empty field is ``""``.)
     ``refused`` (field, why): a ``.jsonl`` row holding that field is a DataError too."""
     jsonl = path.suffix.lower() == ".jsonl"
     for number, line in _lines(path):
@@ -44,7 +47,10 @@ def read_sentences(path: Path, text_field: str = "text", refused: tuple[str, str
         row = parse_json_line(path, number, line)
         if refused and refused[0] in row.record:
             raise DataError(path, number, *refused)
-        yield required_text(row, path, text_field)
+        if may_be_empty and text_field not in row.record:
+            yield ""
+            continue
+        yield required_text(row, path, text_field, allow_empty=may_be_empty)
 
 
 def refuse_field(path: Path, field: str, why: str) -> None:
@@ -56,10 +62,12 @@ def refuse_field(path: Path, field: str, why: str) -> None:
             raise DataError(path, number, field, why)
 
 
-def count_sentences(path: Path, text_field: str = "text", refused: tuple[str, str] | None = None) -> int:
+def count_sentences(
+    path: Path, text_field: str = "text", refused: tuple[str, str] | None = None, *, may_be_empty: bool = False
+) -> int:
     """Read the whole file once, in constant memory: every line is checked before any work starts
     (and, with ``refused``, that no row holds a field the run would ignore)."""
-    count = sum(1 for _ in read_sentences(path, text_field, refused))
+    count = sum(1 for _ in read_sentences(path, text_field, refused, may_be_empty=may_be_empty))
     if count == 0:
         raise DataError(path, None, None, "no sentences to label (the file is empty)")
     return count

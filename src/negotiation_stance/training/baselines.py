@@ -84,9 +84,15 @@ def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     extra = extra_names(cfg.data.get("extra"))
     splits = load_splits(cfg.data)
     sets = scoring.scored_sets(
-        splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels, extra, cfg.data.pair_field,
+        splits,
+        Path(cfg.paths.shared_eval_dir),
+        list(cfg.evaluation.real_sets),
+        labels,
+        extra,
+        cfg.data.pair_field,
+        cfg.evaluation.context_sources,
         mask_names_setting(cfg.data),
-    )  # fmt: skip
+    )
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
     results = {}
     for baseline in fit_baselines(splits, list(cfg.baselines.names), list(cfg.baselines.c_grid), cfg.seed):

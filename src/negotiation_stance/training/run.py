@@ -110,9 +110,15 @@ def prepare_data(cfg: DictConfig) -> PreparedData:
     labels = list(cfg.data.labels)
     log.info("Data %s: %s", cfg.data.name, {split: len(ds) for split, ds in splits.items()})
     sets = scored_sets(
-        splits, Path(cfg.paths.shared_eval_dir), list(cfg.evaluation.real_sets), labels, extra, cfg.data.pair_field,
+        splits,
+        Path(cfg.paths.shared_eval_dir),
+        list(cfg.evaluation.real_sets),
+        labels,
+        extra,
+        cfg.data.pair_field,
+        cfg.evaluation.context_sources,
         mask_names_setting(cfg.data),
-    )  # fmt: skip
+    )
     return PreparedData(labels, splits, sets, extra)
 
 
