@@ -129,6 +129,8 @@ def test_simulation_trains_each_arm_and_writes_the_table_under_the_root(tmp_path
     ]
     first = dict(o.split("=", 1) for o in seen[0])
     assert first["logger"] == "none" and first["seed"] == "1" and first["training.epochs"] == "2"
+    assert first["data"] == "negotiation"  # the documented study's three-label task, whatever the default
+    assert result["labels"] == ["pro_negotiation", "skeptical", "conditional"]
     assert first["paths.models_dir"].strip("'") == str(out / "models")  # the user's models/latest is left alone
     base = read_jsonl(first["data.train_path"].strip("'"))
     context_of = contexts_of(read_jsonl(ARTICLES))
