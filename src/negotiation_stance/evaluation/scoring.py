@@ -17,7 +17,7 @@ import numpy as np
 
 from negotiation_stance import tracking
 from negotiation_stance.data import SPLITS, load_split
-from negotiation_stance.data.loading import extra_rows, mask_rows
+from negotiation_stance.data.loading import extra_rows, mask_names_setting, mask_rows
 from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport, write_reports
 from negotiation_stance.io import read_records
@@ -204,6 +204,20 @@ def scored_sets(
                 log.warning("data.extra %s has no %s rows: it is not scored on its own there.", name, split)
     sets.update(load_real_sets(eval_dir, real_sets, labels, pair_field, context_sources, mask_names))
     return sets
+
+
+def configured_sets(cfg: Any, splits: Any, labels: Sequence[str], extra: Sequence[str]) -> dict[str, LabelledSet]:
+    """:func:`scored_sets` with what the composed config says (train and baselines score alike)."""
+    return scored_sets(
+        splits,
+        Path(cfg.paths.shared_eval_dir),
+        list(cfg.evaluation.real_sets),
+        labels,
+        extra,
+        cfg.data.pair_field,
+        cfg.evaluation.context_sources,
+        mask_names_setting(cfg.data),
+    )
 
 
 def report_sets(

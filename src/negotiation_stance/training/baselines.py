@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 
 from negotiation_stance import tracking
 from negotiation_stance.data import load_splits
-from negotiation_stance.data.loading import extra_names, mask_names_setting
+from negotiation_stance.data.loading import extra_names
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.evaluation import scoring
 from negotiation_stance.evaluation.record import RunRecord
@@ -83,16 +83,7 @@ def run_baselines(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     labels = list(cfg.data.labels)
     extra = extra_names(cfg.data.get("extra"))
     splits = load_splits(cfg.data)
-    sets = scoring.scored_sets(
-        splits,
-        Path(cfg.paths.shared_eval_dir),
-        list(cfg.evaluation.real_sets),
-        labels,
-        extra,
-        cfg.data.pair_field,
-        cfg.evaluation.context_sources,
-        mask_names_setting(cfg.data),
-    )
+    sets = scoring.configured_sets(cfg, splits, labels, extra)
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
     results = {}
     for baseline in fit_baselines(splits, list(cfg.baselines.names), list(cfg.baselines.c_grid), cfg.seed):

@@ -28,9 +28,9 @@ from negotiation_stance.evaluation.report import EvalSettings, SplitReport
 from negotiation_stance.evaluation.scoring import (
     EVAL_SPLITS,
     LabelledSet,
+    configured_sets,
     evaluate_and_report,
     predict_sets,
-    scored_sets,
     sections,
     torch_logits_fn,
     user_sections,
@@ -109,16 +109,7 @@ def prepare_data(cfg: DictConfig) -> PreparedData:
     splits = load_splits(cfg.data)
     labels = list(cfg.data.labels)
     log.info("Data %s: %s", cfg.data.name, {split: len(ds) for split, ds in splits.items()})
-    sets = scored_sets(
-        splits,
-        Path(cfg.paths.shared_eval_dir),
-        list(cfg.evaluation.real_sets),
-        labels,
-        extra,
-        cfg.data.pair_field,
-        cfg.evaluation.context_sources,
-        mask_names_setting(cfg.data),
-    )
+    sets = configured_sets(cfg, splits, labels, extra)
     return PreparedData(labels, splits, sets, extra)
 
 
