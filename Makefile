@@ -57,7 +57,7 @@ augment: setup ## Entity-swap copies of the train rows (ablation variant entity_
 	$(BIN)/python scripts/augment_entities.py $(ARGS)
 
 # Derived, not committed: rebuilt when the corpus or the lexicon changes (make ablate needs it).
-data/processed/statements_swapped.jsonl: data/processed/statements.jsonl data/augmentation/entity_swap.yaml | setup
+data/processed/statements_swapped.jsonl: data/processed/statements.jsonl data/raw/articles.jsonl data/augmentation/entity_swap.yaml src/negotiation_stance/corpus/augment.py | setup
 	$(BIN)/python scripts/augment_entities.py
 
 cue-audit: setup ## Words the corpus ties to each label, with their precision on the test split and real_dev
@@ -91,7 +91,7 @@ ablate: setup data/processed/statements_swapped.jsonl ## Recipe ablation, 3 seed
 soup: setup ## Average the weights of several runs' models into one (uniform soup): make soup RUNS="<run> <run> ..."
 	$(BIN)/python scripts/soup.py $(RUNS) $(ARGS)
 
-evaluate: setup ## Evaluate an exported model: make evaluate MODEL=models/latest ARGS="data=negotiation"
+evaluate: setup ## Evaluate an exported model: make evaluate MODEL=models/latest ARGS="data=negotiation_all"
 	$(BIN)/python scripts/evaluate.py model_dir=$(abspath $(MODEL)) $(ARGS)
 
 predict: setup ## Label a sentence: make predict TEXT="..." [MODEL=models/latest]

@@ -22,11 +22,13 @@ from pathlib import Path
 from negotiation_stance.errors import UserError
 from negotiation_stance.evaluation.ablation import (
     BASELINE,
+    ECE_COLUMN,
     PRESET_PREFIX,
     ablation_rows,
     best_variant,
     collect_variants,
     markdown_table,
+    real_calibration,
     real_scores,
 )
 from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
@@ -86,6 +88,7 @@ def soup_row(sweep_dir: Path, variant: str, runs: list[Path], data: str, overrid
         raise SystemExit(f"error: scoring the soup failed ({folder})")
     record = RunRecord.read(folder / "evaluation" / RECORD_FILE)
     three, four = real_scores(record, "real_dev")
+    cal = real_calibration(folder / "evaluation", record, "real_dev")
     return {
         "variant": f"soup of {variant}",
         "labels": len(record.labels),
@@ -94,6 +97,7 @@ def soup_row(sweep_dir: Path, variant: str, runs: list[Path], data: str, overrid
         "corpus test": fmt(record.splits["test"]["macro_f1"]),
         "real_dev 3-way": fmt(three),
         "real_dev 4-way": fmt(four),
+        ECE_COLUMN: f"{cal['ece']:.3f} → {cal['ece_scaled']:.3f} (T {cal['temperature']:.2f})" if cal else "–",
         f"Δ 3-way vs {BASELINE} (p per seed)": "–",
     }
 

@@ -167,6 +167,9 @@ def test_an_ambiguous_lexicon_names_the_entry(tmp_path):
     lexicon.write_text("w:\n  side_a: {name: [Avalon]}\n  side_b: {name: [Brill]}\n  places: [Brill]\n")
     with pytest.raises(DataError, match=r"w\.places: 'Brill' is already a form of side_b\.name"):
         load_lexicon(lexicon)
+    lexicon.write_text("w:\n  side_a: {name: [Avalon]\n  side_b: {name: [Brill]}\n")  # an unclosed brace
+    with pytest.raises(DataError, match=r"lexicon\.yaml, line 3: not valid YAML"):
+        load_lexicon(lexicon)
 
 
 def entity_swap_config(tmp_path: Path):

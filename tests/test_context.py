@@ -197,12 +197,25 @@ def test_server_and_cli_feed_previous_sentences_to_a_context_model(context_class
     calls.clear()
     assert cli.main(["predict", "--model", str(model), "--article", str(article)]) == 0
     assert calls == [(sentences, ["", *sentences[:-1]])]
+    # A corpus-shaped .jsonl: a context model reads each row's context_before unless told another field.
     rows = write_jsonl(
-        tmp_path / "rows.jsonl", [{"text": "A."}, {"text": "B.", "pair": ""}, {"text": "C.", "pair": "B."}]
+        tmp_path / "rows.jsonl",
+        [
+            {"text": "A."},
+            {"text": "B.", CONTEXT_FIELD: "", "pair": "x"},
+            {"text": "C.", CONTEXT_FIELD: "B.", "pair": "y"},
+        ],
     )
     out = tmp_path / "out.jsonl"
     assert cli.main(["predict", "--model", str(model), "--input", str(rows), "--output", str(out)]) == 0
     assert [json.loads(line)["pair"] for line in out.read_text().splitlines()] == ["", "", "B."]
+    out.unlink()
+    command = ["predict", "--model", str(model), "--input", str(rows), "--output", str(out), "--pair-field", "pair"]
+    assert cli.main(command) == 0
+    assert [json.loads(line)["pair"] for line in out.read_text().splitlines()] == ["", "x", "y"]
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", str(model), "--target", "peace talks", "We are ready."]) == 2
+    assert "drop --target" in capsys.readouterr().err
     assert cli.main(["predict", "--model", str(model), "--format", "jsonl", "We are ready."]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["pair"] == ""
 

@@ -217,3 +217,25 @@ def test_model_card_says_pipeline_does_not_mask():
     assert "**Person names are masked.**" in card and "`transformers.pipeline()` cannot" in card
     plain = model_card(base_model="x/y", labels=["a", "b"], data={"name": "d"}, metrics=metrics)
     assert "Person names are masked" not in plain
+
+
+def test_a_masked_context_model_masks_the_previous_sentence_too(masked_model, tiny_run):
+    """With data.pair_field=context_before the pair is the previous sentence, speech like the text."""
+    from negotiation_stance import StanceClassifier
+    from negotiation_stance.data.loading import mask_rows
+
+    rows = [{"text": "Kirby said no.", "pair": "Ilse Varga said yes.", "label": 0}]
+    assert mask_rows(rows)[0]["pair"] == "Ilse Varga said yes."  # a stance target stays as given
+    assert mask_rows(rows, context=True)[0] == {"text": f"{P} said no.", "pair": f"{P} said yes.", "label": 0}
+    config = json.loads((masked_model / "config.json").read_text())
+    config["negotiation_stance"]["pair_field"] = "context_before"
+    (masked_model / "config.json").write_text(json.dumps(config))
+    clf = StanceClassifier.from_pretrained(masked_model)
+    assert clf.reads_context and clf.mask_names
+    seen: list = []
+    model_fn = clf.logits_fn
+    clf.logits_fn = lambda items, pairs, *a, **k: seen.append((items, pairs)) or model_fn(items, pairs, *a, **k)
+    result = clf.predict_article("Ilse Varga said her country was ready. Kirby said talks would fail.")
+    assert seen == [([f"{P} said her country was ready.", f"{P} said talks would fail."],
+                     ["", f"{P} said her country was ready."])]  # fmt: skip
+    assert result.sentences[1].speaker == "Kirby"

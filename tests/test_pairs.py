@@ -214,6 +214,11 @@ def test_evaluate_refuses_data_that_does_not_fit_the_pair_model():
         check_pair_field("target", None)
     with pytest.raises(ConfigError, match=r"set data\.pair_field=null"):
         check_pair_field(None, "target")
+    check_pair_field("target", "stance_target")  # a target may sit under any field name
+    with pytest.raises(ConfigError, match=r"trained with data\.pair_field='context_before', not 'target'"):
+        check_pair_field("context_before", "target")  # a previous sentence is not a stance target
+    with pytest.raises(ConfigError, match=r"set data\.pair_field=target"):
+        check_pair_field("target", "context_before")
 
 
 def test_pairs_fixture_is_the_tiny_fixture_with_a_target():

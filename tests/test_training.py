@@ -275,3 +275,18 @@ def test_evaluate_exported_model_on_four_label_data(tiny_run, tmp_path, caplog):
     assert metrics["test"]["dropped"] == {"none": 1} and metrics["test"]["n"] == 3
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["labels"] == LABELS and (tmp_path / "report.md").is_file()
+
+
+@pytest.mark.parametrize(("key", "value"), [("pair_field", "context_before"), ("mask_names", True)])
+def test_a_soup_refuses_models_that_read_different_input(tiny_run, tmp_path, key, value):
+    from negotiation_stance.errors import ConfigError
+    from negotiation_stance.export.soup import average_weights
+
+    model = tiny_run["run_dir"] / "model"
+    other = tmp_path / "other"
+    shutil.copytree(model, other)
+    config = json.loads((other / "config.json").read_text())
+    config["negotiation_stance"][key] = value
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=rf"data\.{key} differs from"):
+        average_weights([model, other])

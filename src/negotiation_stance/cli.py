@@ -15,6 +15,7 @@ from negotiation_stance.config.paths import INFERENCE_BATCH_SIZE, MAX_BODY_BYTES
 
 STREAM_CHUNK_SIZE = 1024  # as inference.classifier's, without importing torch to parse arguments
 ARTICLE_THRESHOLD = 0.5  # text.ARTICLE_THRESHOLD, without importing the sentence splitter to parse arguments
+PAIR_FIELD_DEFAULT = "pair"
 
 if TYPE_CHECKING:
     from negotiation_stance.inference.classifier import StanceClassifier
@@ -116,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--text-field", default="text", help="field holding the text in --input .jsonl")
     predict.add_argument("--target", help="pair models: the second text (e.g. the stance target) of every sentence")
-    predict.add_argument("--pair-field", default="pair", help="pair models: field holding each row's pair in .jsonl")
+    predict.add_argument(
+        "--pair-field",
+        help=f"pair models: field holding each row's pair in .jsonl (default {PAIR_FIELD_DEFAULT!r}; a context "
+        "model's default is context_before, as the corpus has it)",
+    )
     predict.add_argument(
         "--output", help="write JSON lines here (via <output>.partial, renamed when done) instead of standard output"
     )
@@ -312,9 +317,10 @@ def _sentences(args: argparse.Namespace) -> tuple[Callable[[], Iterator[str]], i
 
     path = Path(args.input)
     # --target is every row's pair: a row's own pair field would be ignored, so it is refused in the counting pass.
-    ignored = args.target is not None and args.pair_field != args.text_field
+    pair_field = args.pair_field or PAIR_FIELD_DEFAULT
+    ignored = args.target is not None and pair_field != args.text_field
     why = "--target gives every row's pair, so this row's own would be ignored: drop one of them"
-    refused = (args.pair_field, why) if ignored else None
+    refused = (pair_field, why) if ignored else None
     return lambda: read_sentences(path, args.text_field), count_sentences(path, args.text_field, refused)
 
 
@@ -328,23 +334,29 @@ def _pairs(args: argparse.Namespace) -> str | Callable[[], Iterator[str]] | None
     """
     from negotiation_stance.inference.classifier import check_pairs
     from negotiation_stance.inference.streaming import count_sentences, read_sentences, refuse_field
-    from negotiation_stance.modeling.model import exported_pair_field
+    from negotiation_stance.modeling.model import PairError, exported_pair_field
     from negotiation_stance.text import CONTEXT_FIELD
 
     pair_field = exported_pair_field(args.model)
     path = Path(args.input) if args.input else None
+    context = pair_field == CONTEXT_FIELD  # a lone sentence's previous sentence is ""
+    if args.target is not None and context:
+        raise PairError(
+            f"this model reads each sentence with the previous one (data.pair_field={CONTEXT_FIELD!r}), not a "
+            f"target: drop --target (a .jsonl row's {CONTEXT_FIELD!r} field gives its previous sentence)"
+        )
     if args.target is not None:
         check_pairs(pair_field, True)
         return args.target
-    context = pair_field == CONTEXT_FIELD  # a lone sentence's previous sentence is ""
+    field = args.pair_field or (CONTEXT_FIELD if context else PAIR_FIELD_DEFAULT)
     if path is None or path.suffix.lower() != ".jsonl":
         check_pairs(pair_field, False)
         return "" if context else None
     if not pair_field:
-        refuse_field(path, args.pair_field, "this model was trained on single sentences and takes no pair")
+        refuse_field(path, field, "this model was trained on single sentences and takes no pair")
         return None
-    count_sentences(path, args.pair_field, may_be_empty=context)  # every row's pair checked before any work
-    return lambda: read_sentences(path, args.pair_field, may_be_empty=context)
+    count_sentences(path, field, may_be_empty=context)  # every row's pair checked before any work
+    return lambda: read_sentences(path, field, may_be_empty=context)
 
 
 def _resume_point(

@@ -139,7 +139,12 @@ def _war(context: str, spec: Any) -> WarLexicon:
 
 def load_lexicon(path: Path) -> dict[str, WarLexicon]:
     """The swap lexicon by context, checked: a bad entry is a DataError naming the file and the entry."""
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise DataError(path, line, None, f"not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
     if not isinstance(raw, dict) or not raw:
         raise DataError(path, None, None, "expected a mapping of context -> roles")
     try:
@@ -260,7 +265,7 @@ def augment_file(
 ) -> Counter:
     """Read the statements and each article's context, write the augmented file atomically, return the counts."""
     if copies < 1:
-        raise ConfigError(f"copies must be >= 1, got {copies}")
+        raise ConfigError(f"--copies must be >= 1, got {copies}")
     lexicon = load_lexicon(lexicon_path)
     contexts = {required_text(r, articles, "article_id"): required_text(r, articles, "context")
                 for r in read_records(articles)}  # fmt: skip

@@ -239,11 +239,14 @@ def mask_names_setting(data_cfg: Any) -> bool:
     return value
 
 
-def mask_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def mask_rows(rows: list[dict[str, Any]], context: bool = False) -> list[dict[str, Any]]:
     """Copies of ``rows`` whose text has person names replaced by ``[PERSON]`` (``data.mask_names``).
 
-    Only the sentence is masked: a pair is a stance target, not reported speech.
+    A stance target (a pair) is left as it is; a ``context`` pair is the previous sentence
+    of the article, reported speech like the text, so it is masked too.
     """
+    if context:
+        return [{**row, "text": mask_person_names(row["text"]), "pair": mask_person_names(row["pair"])} for row in rows]
     return [{**row, "text": mask_person_names(row["text"])} for row in rows]
 
 
@@ -269,7 +272,8 @@ def load_splits(data_cfg: Any) -> DatasetDict:
         result[split] = rows
     _merge_extra(data_cfg, labels, result)
     if mask_names_setting(data_cfg):
-        result = {split: mask_rows(rows) for split, rows in result.items()}
+        context = data_cfg.get("pair_field") == CONTEXT_FIELD
+        result = {split: mask_rows(rows, context) for split, rows in result.items()}
     for split in ("validation", "test"):
         warn_absent_labels(split, result[split], labels)
     absent = [label for i, label in enumerate(labels) if i not in {r["label"] for r in result["train"]}]

@@ -22,6 +22,7 @@ from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
 from negotiation_stance.labels import STANCE_LABELS
 
 PRESET_PREFIX = "ablate_"
+ECE_COLUMN = "real_dev ECE: raw → T fitted on validation"
 BASELINE = "default"
 
 
@@ -171,10 +172,10 @@ def ablation_rows(
         if all(cal):
             raw, scaled = (_mean([c[key] for c in cal]) for key in ("ece", "ece_scaled"))
             temps = _mean([c["temperature"] for c in cal])
-            row[f"{real_set} ECE: raw → T fitted on validation"] = f"{raw:.3f} → {scaled:.3f} (T {temps:.2f})"
+            row[ECE_COLUMN.replace("real_dev", real_set)] = f"{raw:.3f} → {scaled:.3f} (T {temps:.2f})"
             row["_ece"], row["_ece_scaled"] = raw, scaled
         else:
-            row[f"{real_set} ECE: raw → T fitted on validation"] = "–"
+            row[ECE_COLUMN.replace("real_dev", real_set)] = "–"
         tests = []
         if variant.name != BASELINE:
             for seed, folder, _ in variant.runs:
@@ -191,7 +192,7 @@ def ablation_rows(
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     columns = [c for c in rows[0] if not c.startswith("_")] if rows else []
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(str(row.get(c, "–")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 

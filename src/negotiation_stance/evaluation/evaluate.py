@@ -32,6 +32,7 @@ from negotiation_stance.evaluation.scoring import (
     user_sections,
 )
 from negotiation_stance.modeling import exported_mask_names, exported_pair_field, load_exported
+from negotiation_stance.text import CONTEXT_FIELD
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,13 @@ def check_pair_field(model_pair_field: str | None, data_pair_field: str | None) 
             f"the model was trained on sentence pairs (data.pair_field={model_pair_field!r}); "
             "set data.pair_field to the field holding each row's pair"
         )
+    # A previous sentence is not a stance target, nor the reverse (a target may sit under any field name).
+    context = CONTEXT_FIELD in (model_pair_field, data_pair_field)
+    if model_pair_field and data_pair_field and context and model_pair_field != data_pair_field:
+        raise ConfigError(
+            f"the model was trained with data.pair_field={model_pair_field!r}, not {data_pair_field!r}; "
+            f"set data.pair_field={model_pair_field}"
+        )
     if data_pair_field and not model_pair_field:
         raise ConfigError(
             f"data.pair_field is {data_pair_field!r}, but the model was trained on single sentences; "
@@ -105,7 +113,8 @@ def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
     real_dir, real_sets = Path(cfg.paths.shared_eval_dir), cfg.evaluation.real_sets
     sets.update(load_real_sets(real_dir, real_sets, labels, cfg.data.pair_field, cfg.evaluation.context_sources))
     if masks_names(cfg.model_dir, cfg.data):
-        sets = {name: mask_set(labelled) for name, labelled in sets.items()}
+        context = cfg.data.pair_field == CONTEXT_FIELD
+        sets = {name: mask_set(labelled, context) for name, labelled in sets.items()}
     fn = torch_logits_fn(model, tokenizer, batch_size=cfg.training.eval_batch_size, max_length=cfg.training.max_length)
     logits = predict_sets(sets, fn)
     with tracking.tracked_run(cfg, output_dir) as run:

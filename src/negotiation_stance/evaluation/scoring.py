@@ -59,9 +59,11 @@ def torch_logits_fn(model: Any, tokenizer: Any, *, batch_size: int, max_length: 
     return logits
 
 
-def mask_set(labelled: LabelledSet) -> LabelledSet:
-    """The set with person names masked in every row (``data.mask_names``), `none` rows included."""
-    return replace(labelled, rows=mask_rows(labelled.rows), none_rows=mask_rows(labelled.none_rows))
+def mask_set(labelled: LabelledSet, context: bool = False) -> LabelledSet:
+    """The set with person names masked in every row (``data.mask_names``), `none` rows included;
+    ``context``: in each row's previous sentence too."""
+    rows, none_rows = mask_rows(labelled.rows, context), mask_rows(labelled.none_rows, context)
+    return replace(labelled, rows=rows, none_rows=none_rows)
 
 
 def load_real_sets(
@@ -115,7 +117,7 @@ def load_real_sets(
         stance = [r for r in rows if r["label"] < len(labels)]
         none = [r for r in rows if r["label"] == len(labels)]
         sets[name] = LabelledSet(stance, {"none": len(none)} if none else {}, none, found)
-    return {name: mask_set(labelled) for name, labelled in sets.items()} if mask_names else sets
+    return {name: mask_set(labelled, context) for name, labelled in sets.items()} if mask_names else sets
 
 
 def attach_contexts(name: str, rows: Sequence[dict[str, Any]], source: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import torch
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.export.folder import export_model
 from negotiation_stance.export.model_card import card_metadata
-from negotiation_stance.modeling import exported_mask_names, load_exported
+from negotiation_stance.modeling import exported_mask_names, exported_pair_field, load_exported
 from negotiation_stance.modeling.model import scale_logits
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ def average_weights(folders: list[Path]) -> tuple[dict[str, torch.Tensor], list[
                 raise ConfigError(f"{folder}: config {key} differs from {folders[0]}'s; not the same encoder")
         if exported_mask_names(folder) != exported_mask_names(folders[0]):
             raise ConfigError(f"{folder}: data.mask_names differs from {folders[0]}'s; the models read different text")
+        if exported_pair_field(folder) != exported_pair_field(folders[0]):
+            raise ConfigError(f"{folder}: data.pair_field differs from {folders[0]}'s; the models read different input")
         if _tokenizer_fingerprint(folder) != fingerprint:
             raise ConfigError(f"{folder}: its tokenizer differs from {folders[0]}'s; not the same encoder")
         models.append(model)

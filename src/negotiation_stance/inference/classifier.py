@@ -231,11 +231,14 @@ class StanceClassifier:
         if not items:
             return []
         seen = [mask_person_names(text) for text in items] if self.mask_names else items
+        seen_pairs = pairs
+        if self.mask_names and self.reads_context and pairs is not None:  # the previous sentence: speech too
+            seen_pairs = [mask_person_names(pair) for pair in pairs]
         with self._lock:
-            self._warn_if_truncated(seen, pairs, offset)
+            self._warn_if_truncated(seen, seen_pairs, offset)
             logits = self.logits_fn(
                 seen,
-                pairs,
+                seen_pairs,
                 batch_size=self.batch_size,
                 max_length=self.max_length,
                 progress=progress,
