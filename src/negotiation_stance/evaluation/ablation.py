@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from negotiation_stance.evaluation.metrics import calibration, fit_temperature, paired_bootstrap
 from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
@@ -124,14 +125,9 @@ def real_calibration(folder: Path, record: RunRecord, real_set: str, bins: int =
     val_logits, val_gold = _log_probs(folder, "validation", labels, temperature)
     fitted = fit_temperature(val_logits, val_gold)
     logits, gold = _log_probs(folder, real_set, labels, temperature)
-    raw = calibration(_softmax(logits), gold, bins)["ece"]
-    scaled = calibration(_softmax(logits / fitted), gold, bins)["ece"]
+    raw = calibration(softmax(logits, axis=-1), gold, bins)["ece"]
+    scaled = calibration(softmax(logits / fitted, axis=-1), gold, bins)["ece"]
     return {"ece": raw, "ece_scaled": scaled, "temperature": fitted}
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _mean_sd(values: list[float | None]) -> str:
