@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -112,6 +113,19 @@ def test_incomplete_checkpoint_is_skipped(tmp_path):
 def test_resume_without_checkpoints_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoints does not exist"):
         train(compose_config("train", tiny_overrides(tmp_path, "logger=none", f"training.resume={tmp_path / 'nope'}")))
+
+
+def test_a_finished_run_drops_its_checkpoints_unless_kept(tiny_run, tmp_path):
+    """Resume states are 0.5 GB a MiniLM run and useless once the model is exported; resuming such a run says why."""
+    assert (tiny_run["run_dir"] / "model" / "model.safetensors").is_file()
+    assert not (tiny_run["run_dir"] / "checkpoints").exists()
+    with pytest.raises(FileNotFoundError, match="that run finished"):
+        train(
+            compose_config("train", tiny_overrides(tmp_path, "logger=none", f"training.resume={tiny_run['run_dir']}"))
+        )
+    kept = train(compose_config("train", tiny_overrides(tmp_path / "kept", "logger=none", "training.max_steps=2",
+                                                        "training.keep_checkpoints=true")))  # fmt: skip
+    assert [p.name for p in (Path(kept["run_dir"]) / "checkpoints").iterdir()] == ["checkpoint-2"]
 
 
 def test_resume_of_an_older_run_takes_its_hydra_config(tmp_path):

@@ -80,6 +80,7 @@ class TrainingConfig:
     torch_compile: bool
     logging_steps: int
     save_total_limit: int
+    keep_checkpoints: bool
     # Fit a temperature on validation and bake it into the exported classifier.
     calibrate: bool
     # Cross-entropy label smoothing in [0, 1) (0 = off).

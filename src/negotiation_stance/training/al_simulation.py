@@ -14,7 +14,6 @@ split, which holds no article of the context).
 from __future__ import annotations
 
 import logging
-import shutil
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -165,7 +164,6 @@ def simulate(sim: Simulation, train_fn: TrainFn, probabilities_fn: Probabilities
         log.info("Simulation run %s (%d picked)", name, len(picked))
         record = train_fn(sim.run_overrides(name, seed, extra))
         run_dir = Path(record["run_dir"])
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)  # resume states: 0.5 GB a run, never read again
         counts = label_counts(picked)
         result = {
             "name": name, "seed": seed, "strategy": strategy, "size": len(picked), "run_dir": str(run_dir),

@@ -52,6 +52,8 @@ def resolve_resume(resume: str | None, runs_dir: Path) -> Path | None:
             raise MissingPathError(f"training.resume=true: no unfinished run with a checkpoint under {runs_dir}")
         return unfinished[-1]
     folder = Path(str(resume)).expanduser().resolve()
+    if (folder / DONE_MARKER).exists() and not (folder / "checkpoints").is_dir():
+        raise MissingPathError(f"training.resume={resume}: that run finished ({DONE_MARKER} exists); nothing to resume")
     if not (folder / "checkpoints").is_dir():
         raise MissingPathError(f"training.resume={resume}: {folder}/checkpoints does not exist")
     return folder

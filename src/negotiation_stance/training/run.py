@@ -8,6 +8,7 @@ so a folder with it is a finished run.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         record = make_record(cfg, data, fitted, reports, temperature, output_dir, overrides)
         export(cfg, fitted, record, run)
         record.write(output_dir)
+    if not cfg.training.keep_checkpoints:
+        drop_checkpoints(output_dir)
     return record.to_dict()
+
+
+def drop_checkpoints(output_dir: Path) -> None:
+    """Delete a finished run's resume states: about 0.5 GB for MiniLM, never read once the model is exported."""
+    folder = output_dir / "checkpoints"
+    if folder.is_dir():
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        shutil.rmtree(folder)
+        log.info("Deleted %s (%.0f MB; training.keep_checkpoints=true keeps them)", folder, size / 1e6)
 
 
 def prepare_data(cfg: DictConfig) -> PreparedData:
