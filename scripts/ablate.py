@@ -120,8 +120,8 @@ def main() -> int:
         return 2
     mpnet = Path.cwd() / "models" / "pretrained" / "all-mpnet-base-v2"
     custom_paths = any(o.startswith(("paths.", "model.")) for o in overrides)
-    if "mpnet" in variants and not args.source and not custom_paths and not (mpnet / "config.json").is_file():
-        print(f"error: the mpnet variant needs {mpnet}: run `make pretrained-mpnet` first, "
+    if any(v.startswith("mpnet") for v in variants) and not args.source and not custom_paths and not (mpnet / "config.json").is_file():
+        print(f"error: the mpnet variants need {mpnet}: run `make pretrained-mpnet` first, "
               "or leave it out (--variants ...)", file=sys.stderr)  # fmt: skip
         return 2
     swapped = SCRIPTS.parent / "data" / "processed" / "statements_swapped.jsonl"
