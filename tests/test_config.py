@@ -101,6 +101,7 @@ def test_composed_configs_leave_nothing_missing(root, overrides, tmp_path):
         ("training.warmup_ratio=1.5", r"training\.warmup_ratio must be in \[0, 1\)"),
         ("training.label_smoothing=1.0", r"training\.label_smoothing must be in \[0, 1\), got 1\.0"),
         ("training.layer_lr_decay=0", r"training\.layer_lr_decay must be in \(0, 1\], got 0"),
+        ("data.label_map={skeptical:stance}", r"data\.label_map\.skeptical: 'stance' is not one of data\.labels"),
     ],
 )
 def test_bad_settings_fail_before_any_work_naming_the_key(tmp_path, override, message):

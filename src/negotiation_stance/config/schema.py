@@ -31,6 +31,10 @@ class DataConfig:
     label_field: str
     id_field: str | None
     labels: list[str]
+    # Renames row labels as they are read, before drop_labels and labels see them: {skeptical: stance}.
+    # Any, not dict[str, str] | None: OmegaConf cannot merge a command-line dict into a typed null or empty
+    # struct dict; config.validation.label_map_problems checks the values instead.
+    label_map: Any
     # Labels present in the data but deliberately left out (never silent).
     drop_labels: list[str]
     max_train_samples: int | None

@@ -37,6 +37,20 @@ def training_problems(training: Any) -> list[str]:
     return problems
 
 
+def label_map_problems(data: Any) -> list[str]:
+    """``data.label_map`` problems, each naming its key: a target outside ``data.labels`` would make every
+    mapped row an unknown label, or, if it is in ``data.drop_labels``, leave them all out."""
+    mapping = data.get("label_map") or {}
+    if not hasattr(mapping, "items"):
+        return [f"data.label_map must map labels to labels, e.g. {{skeptical: stance}}; got {mapping!r}"]
+    labels = list(data.labels)
+    return [
+        f"data.label_map.{key}: {target!r} is not one of data.labels {labels}"
+        for key, target in mapping.items()
+        if not isinstance(target, str) or target not in labels
+    ]
+
+
 def max_positions(name_or_path: str, revision: str | None = None) -> int | None:
     """The encoder's position limit from its config.json alone; None when the config cannot be read here."""
     from transformers import AutoConfig
@@ -62,7 +76,7 @@ def validate_train_config(cfg: Any) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:  # data=jsonl leaves its paths and labels to the command line
         raise ConfigError(f"no value for {', '.join(missing)}; set them on the command line, e.g. {missing[0]}=...")
-    problems = training_problems(cfg.training)
+    problems = training_problems(cfg.training) + label_map_problems(cfg.data)
     limit = max_positions(cfg.model.name_or_path, cfg.model.get("revision"))
     if limit is not None and cfg.training.max_length > limit:
         problems.append(f"training.max_length must be <= {limit}, the model's positions; got {cfg.training.max_length}")

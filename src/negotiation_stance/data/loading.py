@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from datasets import Dataset, DatasetDict
 
 from negotiation_stance.config.paths import extra_names
+from negotiation_stance.config.validation import label_map_problems
 from negotiation_stance.errors import ConfigError
 from negotiation_stance.io import DataError, Row, read_records, required_text
 from negotiation_stance.names import mask_person_names
@@ -39,10 +41,12 @@ def load_split(
     keep: dict[str, list[str]] | None = None,
     group_field: str | None = None,
     allow_empty: bool = False,
+    label_map: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
     """Validated rows of one split, plus a count of rows left out by ``drop_labels``.
 
-    ``keep`` ({field: values}) selects rows, e.g. one corpus version; ``group_field``
+    ``label_map`` (data.label_map) renames each row's label first, so ``drop_labels`` and
+    ``labels`` see the new name. ``keep`` ({field: values}) selects rows, e.g. one corpus version; ``group_field``
     records each row's group (its article) for subsampling by group; ``allow_empty``
     accepts a split without rows (a small user corpus). Without
     ``id_field`` nothing tells two rows with the same text apart, so repeats are
@@ -62,6 +66,7 @@ def load_split(
         if not isinstance(label, str):
             kind = _JSON_TYPES.get(type(label), type(label).__name__)
             raise DataError(path, row.line, label_field, f"must be a string, one of {labels}; got a JSON {kind}")
+        label = (label_map or {}).get(label, label)
         if label in drop_labels:
             dropped[str(label)] += 1
             continue
@@ -191,18 +196,32 @@ def split_options(data_cfg: Any) -> dict[str, Any]:
         "split_field": data_cfg.split_field,
         "keep": {str(k): list(v) for k, v in data_cfg.get("filter", {}).items()},
         "group_field": data_cfg.get("group_field"),
+        "label_map": label_map_setting(data_cfg),
     }
 
 
+def label_map_setting(data_cfg: Any) -> dict[str, str]:
+    """``data.label_map`` as a plain dict, checked: every target is one of ``data.labels``."""
+    problems = label_map_problems(data_cfg)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return {str(k): str(v) for k, v in (data_cfg.get("label_map") or {}).items()}
+
+
 def load_extra(
-    path: str | Path, name: str, labels: list[str], drop_labels: list[str] | tuple[str, ...] = ()
+    path: str | Path,
+    name: str,
+    labels: list[str],
+    drop_labels: list[str] | tuple[str, ...] = (),
+    label_map: Mapping[str, str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows of a user corpus (``import-labels``: id, article_id, text, label, split) per split, ids prefixed."""
+    """Rows of a user corpus (``import-labels``: id, article_id, text, label, split) per split, ids prefixed;
+    ``label_map`` renames labels as for the corpus."""
     splits = {}
     for split in SPLITS:
         rows, _ = load_split(
             path, labels=labels, id_field="id", split_field="split", split=split, drop_labels=drop_labels,
-            group_field="article_id", allow_empty=True,
+            group_field="article_id", allow_empty=True, label_map=label_map,
         )  # fmt: skip
         for row in rows:
             row["id"] = f"{EXTRA_ID_PREFIX}{name}:{row['id']}"
@@ -224,7 +243,7 @@ def _merge_extra(data_cfg: Any, labels: list[str], result: dict[str, list[dict[s
     if paths and data_cfg.pair_field:
         raise ConfigError("data.extra corpora hold single sentences; they cannot be added when data.pair_field is set")
     for path, name in zip(paths, extra_names(paths), strict=True):
-        added = load_extra(path, name, labels, list(data_cfg.drop_labels))
+        added = load_extra(path, name, labels, list(data_cfg.drop_labels), label_map_setting(data_cfg))
         for split, rows in added.items():
             keys = set(result[split][0]) if result[split] else {"text", "label", "line", "id"}
             result[split].extend({k: v for k, v in row.items() if k in keys} for row in rows)
@@ -259,6 +278,7 @@ def load_splits(data_cfg: Any) -> DatasetDict:
     labels = list(data_cfg.labels)
     if len(labels) < 2 or len(set(labels)) != len(labels):
         raise ConfigError(f"data.labels must list at least two distinct labels, got {labels}")
+    label_map_setting(data_cfg)  # a bad target fails before any file is read
     paths = {"train": data_cfg.train_path, "validation": data_cfg.validation_path, "test": data_cfg.test_path}
     result: dict[str, list[dict[str, Any]]] = {}
     for split, path in paths.items():
