@@ -12,6 +12,7 @@ from negotiation_stance import tracking
 from negotiation_stance.data import load_split
 from negotiation_stance.data.loading import (
     extra_names,
+    label_map_setting,
     load_extra,
     mask_names_setting,
     split_options,
@@ -59,7 +60,7 @@ def load_eval_splits(cfg: Any, labels: list[str]) -> dict[str, LabelledSet]:
         sets[split] = LabelledSet(rows, dict(left_out))
     # Each data.extra corpus is scored on its own rows of the same splits.
     for path, name in zip(cfg.data.get("extra") or [], extra_names(cfg.data.get("extra")), strict=True):
-        own = load_extra(path, name, labels, drop)
+        own = load_extra(path, name, labels, drop, options["label_map"])
         for split in cfg.splits:
             if own.get(split):
                 sets[USER_SET.format(name=name, split=split)] = LabelledSet(own[split])
@@ -111,7 +112,9 @@ def evaluate_model_dir(cfg: Any) -> dict[str, Any]:
     settings = EvalSettings.from_config(cfg.evaluation, cfg.seed)
     sets = load_eval_splits(cfg, labels)
     real_dir, real_sets = Path(cfg.paths.shared_eval_dir), cfg.evaluation.real_sets
-    sets.update(load_real_sets(real_dir, real_sets, labels, cfg.data.pair_field, cfg.evaluation.context_sources))
+    label_map = label_map_setting(cfg.data)  # a relevance model: its real sets' gold labels renamed as in training
+    sets.update(load_real_sets(real_dir, real_sets, labels, cfg.data.pair_field, cfg.evaluation.context_sources,
+                               label_map=label_map))  # fmt: skip
     if masks_names(cfg.model_dir, cfg.data):
         context = cfg.data.pair_field == CONTEXT_FIELD
         sets = {name: mask_set(labelled, context) for name, labelled in sets.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ class SplitReport:
     labels: list[str]
     settings: EvalSettings
     temperature: float = 1.0
+    # A three-label model on a real set: the `none` rows it was not scored on, and its probabilities there.
+    none_ids: list[str] = field(default_factory=list)
+    none_probs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.probs = softmax(self.logits / self.temperature)
@@ -85,22 +88,29 @@ class SplitReport:
         return error_rows(self.ids, self.texts, self.gold, self.probs, self.labels, limit)
 
     def write(self, folder: Path) -> None:
-        """errors_<set>.csv, predictions_<set>.jsonl and the two plots."""
+        """errors_<set>.csv, predictions_<set>.jsonl (and predictions_<set>_none.jsonl) and the two plots."""
         columns = ["id", "text", "gold", "predicted", "confidence", *[f"p_{label}" for label in self.labels]]
         with atomic_write(folder / f"errors_{self.name}.csv") as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
             writer.writerows(self.errors(self.settings.max_errors))
-        with atomic_write(folder / f"predictions_{self.name}.jsonl") as tmp, tmp.open("w", encoding="utf-8") as fh:
-            predicted = self.predicted
-            for i, sid in enumerate(self.ids):
-                row = {"id": sid, "gold": self.labels[self.gold[i]], "predicted": self.labels[predicted[i]]}
-                row["probabilities"] = {
-                    label: round(float(p), 6) for label, p in zip(self.labels, self.probs[i], strict=True)
-                }
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        gold = [self.labels[g] for g in self.gold]
+        write_predictions(folder / f"predictions_{self.name}.jsonl", self.ids, gold, self.probs, self.labels)
+        if self.none_probs is not None:
+            none = ["none"] * len(self.none_ids)
+            write_predictions(folder / f"predictions_{self.name}_none.jsonl", self.none_ids, none, self.none_probs,
+                              self.labels)  # fmt: skip
         plot_confusion(self.metrics, folder / f"confusion_{self.name}.png", self.name)
         plot_reliability(self.metrics, folder / f"reliability_{self.name}.png", self.name)
+
+
+def write_predictions(path: Path, ids: list[str], gold: list[str], probs: np.ndarray, labels: list[str]) -> None:
+    """One JSON line a sentence: id, gold label, predicted label and each label's probability."""
+    with atomic_write(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        for sid, label, p in zip(ids, gold, probs, strict=True):
+            row = {"id": sid, "gold": label, "predicted": labels[int(p.argmax())]}
+            row["probabilities"] = {name: round(float(value), 6) for name, value in zip(labels, p, strict=True)}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def plot_confusion(metrics: dict[str, Any], path: Path, title: str) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from negotiation_stance import tracking
 from negotiation_stance.data import SPLITS, load_split
-from negotiation_stance.data.loading import extra_rows, mask_names_setting, mask_rows
+from negotiation_stance.data.loading import extra_rows, label_map_setting, mask_names_setting, mask_rows
 from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.evaluation.report import EvalSettings, SplitReport, write_reports
 from negotiation_stance.io import read_records
@@ -73,6 +73,7 @@ def load_real_sets(
     pair_field: str | None = None,
     context_sources: Mapping[str, str] | None = None,
     mask_names: bool = False,
+    label_map: Mapping[str, str] | None = None,
 ) -> dict[str, LabelledSet]:
     """Rows of the real-text sets in ``../shared/eval`` that a model with ``labels`` can be scored on.
 
@@ -83,14 +84,16 @@ def load_real_sets(
     ``context_before``) is the exception: each set named in ``context_sources``
     (evaluation.context_sources) gets its rows' previous sentences from there, at
     scoring time, and a set without a source is skipped. ``mask_names``
-    masks person names, as the model saw them.
+    masks person names, as the model saw them. ``label_map`` (data.label_map) renames the gold
+    labels as the model's training rows were renamed: a relevance model is scored stance vs none.
     """
     context = pair_field == CONTEXT_FIELD
     if names and pair_field and not context:
         log.info("Real-text evaluation skipped: a pair model (data.pair_field=%s) needs a pair per sentence, "
                  "and the real sets have none.", pair_field)  # fmt: skip
         return {}
-    if not set(STANCE_LABELS) <= set(labels):
+    label_map = dict(label_map or {})
+    if not {label_map.get(label, label) for label in STANCE_LABELS} <= set(labels):
         log.info("Real-text evaluation skipped: the labels %s are not the contract's stance labels.", list(labels))
         return {}
     if not eval_dir.is_dir():
@@ -109,7 +112,7 @@ def load_real_sets(
                      "source (evaluation.context_sources.%s) %s.", name, name, where)  # fmt: skip
             continue
         # `none` gets the id after the model's labels, so stance rows keep the model's ids.
-        rows, _ = load_split(path, labels=list(dict.fromkeys([*labels, "none"])), id_field="id")
+        rows, _ = load_split(path, labels=list(dict.fromkeys([*labels, "none"])), id_field="id", label_map=label_map)
         found = attach_contexts(name, rows, source) if source is not None else None
         if "none" in labels:
             sets[name] = LabelledSet(rows, {}, context=found)
@@ -192,10 +195,11 @@ def scored_sets(
     pair_field: str | None = None,
     context_sources: Mapping[str, str] | None = None,
     mask_names: bool = False,
+    label_map: Mapping[str, str] | None = None,
 ) -> dict[str, LabelledSet]:
     """What a run scores after fitting: validation and test of ``splits`` (a DatasetDict), the real-text sets,
     and each ``extra`` (data.extra) corpus's own validation and test rows, which the first two also hold.
-    ``mask_names``: the real sets' person names are masked as ``splits``' already are."""
+    ``mask_names``, ``label_map``: the real sets' names are masked and labels renamed as ``splits``' already are."""
     sets = {split: LabelledSet(splits[split].to_list()) for split in EVAL_SPLITS}
     for name in extra:
         for split in EVAL_SPLITS:
@@ -204,7 +208,7 @@ def scored_sets(
                 sets[USER_SET.format(name=name, split=split)] = LabelledSet(rows)
             else:
                 log.warning("data.extra %s has no %s rows: it is not scored on its own there.", name, split)
-    sets.update(load_real_sets(eval_dir, real_sets, labels, pair_field, context_sources, mask_names))
+    sets.update(load_real_sets(eval_dir, real_sets, labels, pair_field, context_sources, mask_names, label_map))
     return sets
 
 
@@ -219,6 +223,7 @@ def configured_sets(cfg: Any, splits: Any, labels: Sequence[str], extra: Sequenc
         cfg.data.pair_field,
         cfg.evaluation.context_sources,
         mask_names_setting(cfg.data),
+        label_map_setting(cfg.data),
     )
 
 
@@ -240,11 +245,15 @@ def report_sets(
             report.metrics["dropped"] = labelled.dropped
         if labelled.context is not None:
             report.metrics["context"] = labelled.context
-        if "none" in labels:
+        # A relevance model (stance, none) gets no three_way: choosing among one label would score 1.0.
+        if "none" in labels and len(labels) > 2:
             report.metrics["three_way"] = three_way_scores(report)
-        elif labelled.none_rows:
+        elif "none" not in labels and labelled.none_rows:
             none_logits = logits[name][len(rows) :]
             report.metrics["four_way"] = four_way_scores(report, labelled.none_rows, none_logits)
+            # Saved (predictions_<set>_none.jsonl) so the ablation can pair this model with a relevance model.
+            report.none_ids = [str(r["id"]) for r in labelled.none_rows]
+            report.none_probs = softmax(none_logits / report.temperature)
     return reports
 
 
