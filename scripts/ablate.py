@@ -2,6 +2,7 @@
 
   python scripts/ablate.py [--variants default,class_weights,...] [--seeds 42,1,2] [--out docs/experiments.md]
   python scripts/ablate.py --from logs/ablate/<time>      # only rebuild the table from finished runs
+  python scripts/ablate.py --variants default,relevance  # adds the row "default + relevance" (a pipeline)
 
 Each variant is a preset ``configs/experiment/ablate_<name>.yaml``; all of them run as one
 Hydra multirun (``scripts/train.py -m experiment=... seed=...``) in one sweep folder, so
@@ -23,6 +24,7 @@ from negotiation_stance.errors import UserError
 from negotiation_stance.evaluation.ablation import (
     BASELINE,
     ECE_COLUMN,
+    PIPELINE,
     PRESET_PREFIX,
     ablation_rows,
     best_variant,
@@ -120,7 +122,8 @@ def main() -> int:
         return 2
     mpnet = Path.cwd() / "models" / "pretrained" / "all-mpnet-base-v2"
     custom_paths = any(o.startswith(("paths.", "model.")) for o in overrides)
-    if any(v.startswith("mpnet") for v in variants) and not args.source and not custom_paths and not (mpnet / "config.json").is_file():
+    needs_mpnet = any(v.startswith("mpnet") for v in variants) and not args.source and not custom_paths
+    if needs_mpnet and not (mpnet / "config.json").is_file():
         print(f"error: the mpnet variants need {mpnet}: run `make pretrained-mpnet` first, "
               "or leave it out (--variants ...)", file=sys.stderr)  # fmt: skip
         return 2
@@ -138,7 +141,10 @@ def main() -> int:
     if not found:
         print(f"error: no finished ablation runs under {sweep_dir}", file=sys.stderr)
         return 2
-    rows = ablation_rows(found)
+    # The real sets, for default runs older than their `none` rows' predictions (the pipeline row).
+    eval_dir = SCRIPTS.parent.parent / "shared" / "eval"
+    eval_dir = next((Path(o.split("=", 1)[1]) for o in overrides if o.startswith("paths.shared_eval_dir=")), eval_dir)
+    rows = ablation_rows(found, eval_dir=eval_dir)
     best = best_variant(rows)
     if best and not args.no_soup:
         runs = [folder for _, folder, _ in found[best].runs]
@@ -155,6 +161,12 @@ def main() -> int:
         f"chooses the default); the corpus test split is reported, never used to choose. "
         f"Best variant: **{best}**.\n\n{table}\n"
     )
+    if any(row["variant"] == PIPELINE for row in rows):
+        text += (
+            f"\n`{PIPELINE}`: each seed's three-label default run with the relevance run of the same seed, as one "
+            "four-label model (`none` where the relevance model gives p(none) > 0.5, else the default's stance); "
+            "its 3-way score is the default's, the same stance model.\n"
+        )
     write_text(sweep_dir / "experiments.md", text)
     if args.out:
         try:

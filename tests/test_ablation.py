@@ -134,3 +134,76 @@ def test_make_ablate_trains_each_variant_soups_the_best_and_writes_the_table(tmp
     assert "| soup of " in table
     (sweep_dir,) = (tmp_path / "logs" / "ablate").iterdir()
     assert (sweep_dir / "soup" / "model" / "config.json").is_file()
+
+
+# The pipeline row (variant `relevance`): real_dev rows as (id, gold, the 3-label run's stance probabilities).
+PIPELINE_ROWS = [
+    ("a", "pro_negotiation", (0.7, 0.2, 0.1)),
+    ("b", "skeptical", (0.2, 0.6, 0.2)),
+    ("c", "conditional", (0.5, 0.1, 0.4)),
+    ("d", "none", (0.1, 0.1, 0.8)),
+    ("e", "none", (0.9, 0.05, 0.05)),
+]
+
+
+def pipeline_runs(root: Path, seed: int, p_none: dict[str, float]) -> tuple[Path, Path]:
+    """A finished default run and relevance run of ``seed``: the default's `none` rows in their own file."""
+    stance, relevance = root / f"default-{seed}", root / f"relevance-{seed}"
+    fake_run(stance, "default", seed, STANCE, 0, {"macro_f1": 0.5, "four_way": {"macro_f1": 0.4}})
+    fake_run(relevance, "relevance", seed, ["stance", "none"], 0, {"macro_f1": 0.8})
+    for name, gold_of in (("real_dev", lambda g: g != "none"), ("real_dev_none", lambda g: g == "none")):
+        rows = [{"id": i, "gold": g, "probabilities": dict(zip(STANCE, p, strict=True))}
+                for i, g, p in PIPELINE_ROWS if gold_of(g)]  # fmt: skip
+        (stance / f"predictions_{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rows = [{"id": i, "gold": "none" if g == "none" else "stance",
+             "probabilities": {"stance": 1 - p_none[i], "none": p_none[i]}} for i, g, _ in PIPELINE_ROWS]  # fmt: skip
+    (relevance / "predictions_real_dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return stance, relevance
+
+
+def test_the_pipeline_says_none_where_the_relevance_run_does_and_else_the_three_label_runs_stance(tmp_path):
+    from negotiation_stance.evaluation.ablation import relevance_pipeline
+
+    p_none = {"a": 0.2, "b": 0.6, "c": 0.1, "d": 0.9, "e": 0.5}  # e: 0.5 is not above the threshold
+    scores = relevance_pipeline(*pipeline_runs(tmp_path, 1, p_none))
+    assert scores["predicted"] == {"a": "pro_negotiation", "b": "none", "c": "pro_negotiation", "d": "none",
+                                   "e": "pro_negotiation"}  # fmt: skip
+    # F1: pro_negotiation 1/3 precision, 1 recall = 0.5; none 0.5 and 0.5 = 0.5; the others 0.
+    assert scores["macro_f1"] == pytest.approx(0.25) and scores["accuracy"] == pytest.approx(0.4)
+    assert scores["per_class"]["none"]["support"] == 2 and scores["n"] == 5
+
+
+def test_the_table_adds_the_pipeline_row_seed_by_seed(tmp_path, monkeypatch, capsys):
+    pipeline_runs(tmp_path, 1, {"a": 0.2, "b": 0.6, "c": 0.1, "d": 0.9, "e": 0.5})  # macro-F1 0.25
+    pipeline_runs(tmp_path, 2, {"a": 0.2, "b": 0.6, "c": 0.1, "d": 0.9, "e": 0.7})  # e is none: 0.367
+    fake_run(tmp_path / "relevance-3", "relevance", 3, ["stance", "none"], 0, {"macro_f1": 0.6})  # no default seed 3
+    rows = {row["variant"]: row for row in ablation_rows(collect_variants(tmp_path), samples=50)}
+    assert list(rows) == ["default", "relevance", "default + relevance"]
+    pipeline, relevance = rows["default + relevance"], rows["relevance"]
+    assert pipeline["seeds"] == "1,2" and pipeline["labels"] == "3+2"
+    assert pipeline["real_dev 4-way"] == "0.308 ± 0.082" and pipeline["real_dev 3-way"] == "0.500 ± 0.000 (= default)"
+    # The relevance model alone has neither task: its own (stance vs none) real score is shown beside the 4-way.
+    assert relevance["real_dev 3-way"] == "–" and relevance["real_dev 4-way"] == "– (stance/none: 0.733 ± 0.115)"
+    assert best_variant(list(rows.values())) == "default"
+    assert run_ablate(monkeypatch, "--from", str(tmp_path), "--no-soup", "--variants", "default,relevance") == 0
+    assert "| default + relevance | 3+2 | 1,2 |" in capsys.readouterr().out
+
+
+def test_a_run_without_its_none_rows_file_has_them_predicted_by_its_model(tiny_run, tmp_path):
+    """Default runs made before predictions_<set>_none.jsonl: the exported model gives the same probabilities."""
+    from negotiation_stance.evaluation.ablation import three_label_predictions
+
+    run_dir, eval_dir = tiny_run["run_dir"], Path(tiny_run["cfg"].paths.shared_eval_dir)
+    if not (run_dir / "predictions_real_dev_none.jsonl").is_file():
+        pytest.skip(f"{eval_dir} has no real_dev set")
+    old = tmp_path / "old-run"
+    old.mkdir()
+    for name in ("predictions_real_dev.jsonl", "run_config.yaml"):
+        (old / name).write_bytes((run_dir / name).read_bytes())
+    (old / "model").symlink_to(run_dir / "model")
+    with pytest.raises(FileNotFoundError, match=r"predictions_real_dev_none\.jsonl not found"):
+        three_label_predictions(old, "real_dev")
+    saved, predicted = three_label_predictions(run_dir, "real_dev"), three_label_predictions(old, "real_dev", eval_dir)
+    assert [(r["id"], r["gold"]) for r in predicted] == [(r["id"], r["gold"]) for r in saved]
+    for ours, theirs in zip(predicted, saved, strict=True):
+        assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-4)

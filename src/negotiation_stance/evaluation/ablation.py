@@ -4,12 +4,15 @@ A variant is a preset ``configs/experiment/ablate_<name>.yaml``. Three- and four
 models are put on the same footing through the cross-task scores every run records
 (``three_way`` for a four-label model, ``four_way`` through article mode's rule for a
 three-label one; see ``evaluation.scoring``), and each variant is tested against the
-default with a paired bootstrap on the same real sentences, seed against seed.
+default with a paired bootstrap on the same real sentences, seed against seed. A relevance
+model (stance vs none, ``ablate_relevance``) has neither task of its own: it is scored paired with
+the default's three-label run of the same seed, as the pipeline row ``default + relevance``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +21,21 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-from negotiation_stance.evaluation.metrics import calibration, fit_temperature, paired_bootstrap
+from negotiation_stance.errors import UserError
+from negotiation_stance.evaluation.metrics import calibration, classification_metrics, fit_temperature, paired_bootstrap
 from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
-from negotiation_stance.labels import STANCE_LABELS
+from negotiation_stance.labels import CONTRACT_LABELS, STANCE_LABELS
+
+log = logging.getLogger(__name__)
 
 PRESET_PREFIX = "ablate_"
 ECE_COLUMN = "real_dev ECE: raw → T fitted on validation"
 BASELINE = "default"
+RELEVANCE = "relevance"
+PIPELINE = f"{BASELINE} + {RELEVANCE}"
+# The pipeline says `none` where the relevance model does: p(none) > 0.5 is its own argmax (two labels), so
+# no temperature moves it.
+NONE_THRESHOLD = 0.5
 
 
 @dataclass
@@ -62,7 +73,7 @@ def collect_variants(root: Path) -> dict[str, Variant]:
 def real_scores(record: RunRecord, real_set: str) -> tuple[float | None, float | None]:
     """(3-way, 4-way) macro-F1 on ``real_set``, whichever label set the model has; None where not scored."""
     block = record.real.get(real_set) or {}
-    if not block:
+    if not block or not set(STANCE_LABELS) <= set(record.labels):  # a relevance model: neither task is its own
         return None, None
     if "none" in record.labels:
         return block.get("three_way", {}).get("macro_f1"), block["macro_f1"]
@@ -97,6 +108,85 @@ def paired_against(a: Path, b: Path, real_set: str, samples: int, seed: int) -> 
     return paired_bootstrap(
         gold, [pa[i][1] for i in ids], [pb[i][1] for i in ids], len(STANCE_LABELS), samples=samples, seed=seed
     )
+
+
+def _read_predictions(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def three_label_predictions(folder: Path, real_set: str, eval_dir: Path | None = None) -> list[dict[str, Any]]:
+    """A three-label run's saved predictions on every row of ``real_set``, its `none` rows included.
+
+    The stance rows are in ``predictions_<set>.jsonl``; the `none` rows, which such a model is
+    not scored on, in ``predictions_<set>_none.jsonl``. A run made before the scorer wrote that
+    file has them predicted again by its exported model (``<run>/model``) on ``eval_dir``'s set.
+    """
+    stance = _read_predictions(folder / f"predictions_{real_set}.jsonl")
+    none = folder / f"predictions_{real_set}_none.jsonl"
+    if none.is_file():
+        return [*stance, *_read_predictions(none)]
+    if eval_dir is None:
+        raise FileNotFoundError(f"{none} not found, and no eval_dir to predict its rows with {folder / 'model'}")
+    log.warning("%s not found (a run from before it was written): predicting its rows with %s", none, folder / "model")
+    return [*stance, *predict_none_rows(folder, real_set, eval_dir)]
+
+
+def predict_none_rows(folder: Path, real_set: str, eval_dir: Path) -> list[dict[str, Any]]:
+    """The `none` rows of ``real_set`` labelled by a three-label run's exported model, as the scorer saves them."""
+    # torch only here: the table itself is built from files.
+    from negotiation_stance.evaluation.scoring import load_real_sets, torch_logits_fn
+    from negotiation_stance.modeling import exported_mask_names, exported_pair_field, load_exported
+
+    model_dir = folder / "model"
+    tokenizer, model, labels = load_exported(model_dir)
+    if "none" in labels or exported_pair_field(model_dir):
+        raise ValueError(f"{model_dir}: only a three-label single-sentence model's `none` rows are predicted here")
+    sets = load_real_sets(eval_dir, [real_set], labels, mask_names=exported_mask_names(model_dir))
+    if real_set not in sets:
+        raise FileNotFoundError(f"{eval_dir / real_set}.jsonl not found")
+    rows = sets[real_set].none_rows
+    logits = torch_logits_fn(model, tokenizer, batch_size=64, max_length=_max_length(folder))(rows)
+    return [
+        {"id": str(row["id"]), "gold": "none", "predicted": labels[int(p.argmax())],
+         "probabilities": {label: float(value) for label, value in zip(labels, p, strict=True)}}
+        for row, p in zip(rows, softmax(logits, axis=-1), strict=True)
+    ]  # fmt: skip
+
+
+def _max_length(folder: Path) -> int:
+    """The run's ``training.max_length`` (its saved settings), which its scoring truncated at; 128 without them."""
+    import yaml
+
+    path = folder / "run_config.yaml"
+    saved = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return int(((saved or {}).get("config") or {}).get("training", {}).get("max_length", 128))
+
+
+def relevance_pipeline(
+    stance_run: Path, relevance_run: Path, real_set: str = "real_dev", eval_dir: Path | None = None
+) -> dict[str, Any]:
+    """Four-label scores on ``real_set`` of a three-label run and a relevance run as one model.
+
+    A sentence is `none` when the relevance run gives p(none) > 0.5, otherwise the three-label
+    run's most probable stance; ``predicted`` holds each sentence's label by id.
+    """
+    stance = {row["id"]: row for row in three_label_predictions(stance_run, real_set, eval_dir)}
+    relevance = {row["id"]: row for row in _read_predictions(relevance_run / f"predictions_{real_set}.jsonl")}
+    if set(stance) != set(relevance):
+        raise ValueError(f"{stance_run} and {relevance_run} were not scored on the same {real_set} sentences")
+    gold, predicted = [], {}
+    for sid, row in stance.items():
+        other = relevance[sid]
+        if (row["gold"] == "none") != (other["gold"] == "none"):
+            where = f"{real_set} {sid}: gold {row['gold']!r} in {stance_run}"
+            raise ValueError(f"{where}, {other['gold']!r} in {relevance_run}")
+        gold.append(CONTRACT_LABELS.index(row["gold"]))
+        stance_label = max(STANCE_LABELS, key=lambda label: row["probabilities"][label])  # ties: the first, as argmax
+        predicted[sid] = "none" if other["probabilities"]["none"] > NONE_THRESHOLD else stance_label
+    scores = classification_metrics(gold, [CONTRACT_LABELS.index(p) for p in predicted.values()], CONTRACT_LABELS)
+    return {**{key: scores[key] for key in ("macro_f1", "accuracy", "n", "per_class")}, "predicted": predicted}
 
 
 def _log_probs(folder: Path, name: str, labels: list[str], temperature: float) -> tuple[np.ndarray, list[int]]:
@@ -145,9 +235,13 @@ def _mean(values: list[float | None]) -> float:
 
 
 def ablation_rows(
-    variants: dict[str, Variant], real_set: str = "real_dev", samples: int = 2000
+    variants: dict[str, Variant], real_set: str = "real_dev", samples: int = 2000, eval_dir: Path | None = None
 ) -> list[dict[str, Any]]:
-    """One row per variant, the default first, the others by mean real 3-way macro-F1 (how the default is chosen)."""
+    """One row per variant, the default first, the others by mean real 3-way macro-F1 (how the default is chosen).
+
+    With both default and relevance runs, the row ``default + relevance`` comes last (see :func:`pipeline_row`;
+    ``eval_dir`` holds the real sets, for default runs older than their `none` rows' predictions file).
+    """
     base = variants.get(BASELINE)
     base_by_seed = {seed: folder for seed, folder, _ in base.runs} if base else {}
     rows = []
@@ -164,6 +258,9 @@ def ablation_rows(
             f"{real_set} 4-way": _mean_sd(list(four)),
             "_sort": _mean(list(three)),
         }
+        if not set(STANCE_LABELS) <= set(variant.labels):  # a relevance model: its own task's real score
+            own = _mean_sd([(r.real.get(real_set) or {}).get("macro_f1") for r in records])
+            row[f"{real_set} 4-way"] = f"– ({'/'.join(variant.labels)}: {own})"
         cal = [real_calibration(folder, record, real_set) for _, folder, record in variant.runs]
         if all(cal):
             raw, scaled = (_mean([c[key] for c in cal]) for key in ("ece", "ece_scaled"))
@@ -182,7 +279,48 @@ def ablation_rows(
         row[f"Δ 3-way vs {BASELINE} (p per seed)"] = f"{delta:+.3f} (p {p_values})" if tests else "–"
         rows.append(row)
     rows.sort(key=lambda r: (r["variant"] != BASELINE, -r["_sort"] if r["_sort"] == r["_sort"] else 0.0))
-    return rows
+    pipeline = pipeline_row(variants, real_set, eval_dir)
+    return [*rows, pipeline] if pipeline else rows
+
+
+def pipeline_row(variants: dict[str, Variant], real_set: str, eval_dir: Path | None = None) -> dict[str, Any] | None:
+    """The row ``default + relevance``: each seed's three-label default run and relevance run as one four-label model.
+
+    Its 4-way score comes from :func:`relevance_pipeline`; its 3-way score is the default's (the
+    same stance model on the same stance rows). No corpus scores: the three-label runs never
+    predicted the corpus's `none` rows. None without runs of both, paired by seed.
+    """
+    base, relevance = variants.get(BASELINE), variants.get(RELEVANCE)
+    if base is None or relevance is None or "none" in base.labels:
+        return None
+    stance_runs = {seed: (folder, record) for seed, folder, record in base.runs}
+    seeds, three, four = [], [], []
+    for seed, folder, _ in relevance.runs:
+        if seed not in stance_runs:
+            continue
+        stance_folder, stance_record = stance_runs[seed]
+        try:
+            four.append(relevance_pipeline(stance_folder, folder, real_set, eval_dir)["macro_f1"])
+        except (FileNotFoundError, ValueError, UserError) as exc:  # one seed's files: the others still count
+            log.warning("%s, seed %d: not scored: %s", PIPELINE, seed, exc)
+            continue
+        seeds.append(seed)
+        three.append(real_scores(stance_record, real_set)[0])
+    if not seeds:
+        log.warning("%s: no relevance run has a scored %s run of the same seed; no row", PIPELINE, BASELINE)
+        return None
+    return {
+        "variant": PIPELINE,
+        "labels": f"{len(base.labels)}+{len(relevance.labels)}",
+        "seeds": ",".join(str(seed) for seed in seeds),
+        "validation": "–",
+        "corpus test": "–",
+        f"{real_set} 3-way": f"{_mean_sd(three)} (= {BASELINE})",
+        f"{real_set} 4-way": _mean_sd(four),
+        ECE_COLUMN.replace("real_dev", real_set): "–",
+        f"Δ 3-way vs {BASELINE} (p per seed)": "–",
+        "_sort": float("nan"),  # not a preset: never the best variant, never souped
+    }
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
