@@ -101,6 +101,8 @@ def test_composed_configs_leave_nothing_missing(root, overrides, tmp_path):
         ("training.warmup_ratio=1.5", r"training\.warmup_ratio must be in \[0, 1\)"),
         ("training.label_smoothing=1.0", r"training\.label_smoothing must be in \[0, 1\), got 1\.0"),
         ("training.layer_lr_decay=0", r"training\.layer_lr_decay must be in \(0, 1\], got 0"),
+        ("training.freeze_layers=7", r"training\.freeze_layers must be <= 6, the model's layers; got 7"),
+        ("training.freeze_layers=-1", r"training\.freeze_layers must be >= 0, got -1"),
         ("data.label_map={skeptical:stance}", r"data\.label_map\.skeptical: 'stance' is not one of data\.labels"),
     ],
 )

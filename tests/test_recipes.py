@@ -1,4 +1,4 @@
-"""The ablation's recipe variants: balanced class weights, label smoothing and layer-wise LR decay."""
+"""The recipe variants: balanced class weights, label smoothing, layer-wise LR decay, frozen lower layers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from negotiation_stance.training.recipes import (
     balanced_class_weights,
     cross_entropy_loss,
+    freeze_lower_layers,
     layerwise_param_groups,
     parameter_depth,
 )
@@ -90,3 +91,39 @@ def test_the_trainer_builds_its_optimizer_and_schedule_from_the_decayed_groups(t
     assert [lr / i for lr, i in zip(lrs, initial, strict=True)] == pytest.approx([0.9] * len(lrs))
     trainer.layer_lr_decay, trainer.optimizer = 1.0, None
     assert {g["lr"] for g in trainer.create_optimizer().param_groups} == {1e-3}  # transformers' own groups
+
+
+def test_freezing_stops_at_the_named_layer():
+    from transformers import BertConfig, BertForSequenceClassification
+
+    model = BertForSequenceClassification(
+        BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64, num_labels=3)
+    )
+    trainable = freeze_lower_layers(model, 2)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen and all(
+        n.startswith(("bert.embeddings.", "bert.encoder.layer.0.", "bert.encoder.layer.1.")) for n in frozen
+    )
+    assert any(n.startswith("bert.embeddings.") for n in frozen) and any(".layer.1." in n for n in frozen)
+    assert trainable == sum(p.numel() for n, p in model.named_parameters() if n not in frozen)
+    assert model.classifier.weight.requires_grad and model.bert.encoder.layer[2].output.dense.weight.requires_grad
+    with pytest.raises(ValueError, match=r"training\.freeze_layers must be <= 3, the model's layers; got 4"):
+        freeze_lower_layers(model, 4)
+
+
+def test_a_run_with_frozen_layers_exports_them_unchanged(tmp_path):
+    """training.freeze_layers=3 on MiniLM: embeddings and layers 0-2 are the pretrained weights, layer 5 moved."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    from conftest import compose_config, tiny_overrides
+    from negotiation_stance.training.run import train
+
+    cfg = compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.max_steps=2",
+                                                 "training.freeze_layers=3", "training.calibrate=false"))  # fmt: skip
+    record = train(cfg)
+    tuned = AutoModelForSequenceClassification.from_pretrained(record["model_dir"]).base_model.state_dict()
+    base = AutoModel.from_pretrained(cfg.model.name_or_path).state_dict()
+    for name in ("embeddings.word_embeddings.weight", "encoder.layer.0.attention.self.query.weight",
+                 "encoder.layer.2.output.dense.weight"):  # fmt: skip
+        assert torch.equal(tuned[name], base[name]), name
+    assert not torch.equal(tuned["encoder.layer.5.output.dense.weight"], base["encoder.layer.5.output.dense.weight"])

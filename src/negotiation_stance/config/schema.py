@@ -93,6 +93,9 @@ class TrainingConfig:
     class_weights: bool
     # Layer-wise learning-rate decay in (0, 1]: layer l learns at lr * decay^(top - l); 1 = off.
     layer_lr_decay: float
+    # Freeze the embeddings and the lowest N encoder layers (0 = train everything): no backward
+    # pass or optimizer step below layer N, so a large encoder trains faster on CPU.
+    freeze_layers: int
     # null = fresh run; true = newest unfinished run; or a run folder path.
     resume: str | None
 

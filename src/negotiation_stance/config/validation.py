@@ -32,6 +32,8 @@ def training_problems(training: Any) -> list[str]:
         problems.append(f"training.label_smoothing must be in [0, 1), got {training.label_smoothing}")
     if not 0.0 < training.layer_lr_decay <= 1.0:
         problems.append(f"training.layer_lr_decay must be in (0, 1], got {training.layer_lr_decay}")
+    if training.freeze_layers < 0:
+        problems.append(f"training.freeze_layers must be >= 0, got {training.freeze_layers}")
     if training.max_length < 8:
         problems.append(f"training.max_length must be >= 8 tokens, got {training.max_length}")
     return problems
@@ -51,15 +53,14 @@ def label_map_problems(data: Any) -> list[str]:
     ]
 
 
-def max_positions(name_or_path: str, revision: str | None = None) -> int | None:
-    """The encoder's position limit from its config.json alone; None when the config cannot be read here."""
+def encoder_config(name_or_path: str, revision: str | None = None) -> Any | None:
+    """The encoder's config.json alone (no weights); None when it cannot be read here."""
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(name_or_path, revision=revision)
+        return AutoConfig.from_pretrained(name_or_path, revision=revision)
     except (OSError, ValueError):
         return None  # a Hub id offline: building the model reports it with its own message
-    return getattr(config, "max_position_embeddings", None)
 
 
 def writable(folder: str | Path) -> bool:
@@ -77,9 +78,15 @@ def validate_train_config(cfg: Any) -> None:
     if missing:  # data=jsonl leaves its paths and labels to the command line
         raise ConfigError(f"no value for {', '.join(missing)}; set them on the command line, e.g. {missing[0]}=...")
     problems = training_problems(cfg.training) + label_map_problems(cfg.data)
-    limit = max_positions(cfg.model.name_or_path, cfg.model.get("revision"))
+    encoder = encoder_config(cfg.model.name_or_path, cfg.model.get("revision"))
+    limit = getattr(encoder, "max_position_embeddings", None)
     if limit is not None and cfg.training.max_length > limit:
         problems.append(f"training.max_length must be <= {limit}, the model's positions; got {cfg.training.max_length}")
+    layers = getattr(encoder, "num_hidden_layers", None)
+    if layers is not None and cfg.training.freeze_layers > layers:
+        problems.append(
+            f"training.freeze_layers must be <= {layers}, the model's layers; got {cfg.training.freeze_layers}"
+        )
     for key in ("train_path", "validation_path", "test_path"):
         path = Path(cfg.data[key])
         if not path.is_file():

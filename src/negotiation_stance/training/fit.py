@@ -30,7 +30,12 @@ from negotiation_stance.errors import ConfigError, MissingPathError
 from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.io import write_json
 from negotiation_stance.modeling.model import count_truncated
-from negotiation_stance.training.recipes import balanced_class_weights, cross_entropy_loss, layerwise_param_groups
+from negotiation_stance.training.recipes import (
+    balanced_class_weights,
+    cross_entropy_loss,
+    freeze_lower_layers,
+    layerwise_param_groups,
+)
 from negotiation_stance.training.resume import last_complete_checkpoint
 
 log = logging.getLogger(__name__)
@@ -235,6 +240,11 @@ def fit(
     if weights is not None:
         log.info("Class weights (balanced): %s", dict(zip(cfg.data.labels, weights.tolist(), strict=True)))
     custom_loss = weights is not None or t.label_smoothing > 0
+    if t.freeze_layers:
+        trainable = freeze_lower_layers(model, t.freeze_layers)
+        total = sum(p.numel() for p in model.parameters())
+        log.info("Frozen: embeddings and layers 0-%d; %.1fM of %.1fM parameters train",
+                 t.freeze_layers - 1, trainable / 1e6, total / 1e6)  # fmt: skip
     trainer = RunTrainer(
         model=model,
         args=args,

@@ -59,6 +59,26 @@ def parameter_depth(name: str, num_layers: int) -> int:
     return num_layers + 1
 
 
+def freeze_lower_layers(model: torch.nn.Module, layers: int) -> int:
+    """Freeze the embeddings and encoder layers ``0 .. layers - 1``; return how many parameters stay trainable.
+
+    With nothing trainable below layer ``layers``, autograd stops there: the backward pass
+    and the optimizer skip the frozen part (all-mpnet-base-v2 with 6 of 12 layers frozen
+    trains about 1.6x faster on CPU; scripts/benchmark_training.py measures it).
+    """
+    if layers == 0:
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    num_layers = getattr(model.config, "num_hidden_layers", None)
+    if not num_layers:
+        raise ValueError("training.freeze_layers needs a model config with num_hidden_layers")
+    if layers > num_layers:
+        raise ValueError(f"training.freeze_layers must be <= {num_layers}, the model's layers; got {layers}")
+    for name, param in model.named_parameters():
+        if parameter_depth(name, num_layers) <= layers:
+            param.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def layerwise_param_groups(
     model: torch.nn.Module, base_lr: float, decay: float, weight_decay: float, decay_names: set[str]
 ) -> list[dict[str, Any]]:
