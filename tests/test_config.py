@@ -103,6 +103,10 @@ def test_composed_configs_leave_nothing_missing(root, overrides, tmp_path):
         ("training.layer_lr_decay=0", r"training\.layer_lr_decay must be in \(0, 1\], got 0"),
         ("training.freeze_layers=7", r"training\.freeze_layers must be <= 6, the model's layers; got 7"),
         ("training.freeze_layers=-1", r"training\.freeze_layers must be >= 0, got -1"),
+        (
+            "model=mpnet",
+            r"model\.name_or_path: the folder \S+/all-mpnet-base-v2 does not exist \(`make pretrained-mpnet`",
+        ),
         ("data.label_map={skeptical:stance}", r"data\.label_map\.skeptical: 'stance' is not one of data\.labels"),
     ],
 )

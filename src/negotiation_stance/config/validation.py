@@ -78,7 +78,12 @@ def validate_train_config(cfg: Any) -> None:
     if missing:  # data=jsonl leaves its paths and labels to the command line
         raise ConfigError(f"no value for {', '.join(missing)}; set them on the command line, e.g. {missing[0]}=...")
     problems = training_problems(cfg.training) + label_map_problems(cfg.data)
-    encoder = encoder_config(cfg.model.name_or_path, cfg.model.get("revision"))
+    source = str(cfg.model.name_or_path)
+    # A Hub id is "name" or "owner/name"; anything else is meant as a folder (as modeling.model reads it).
+    if (source.startswith((".", "/", "~")) or source.count("/") > 1) and not Path(source).expanduser().is_dir():
+        hint = " (`make pretrained-mpnet` writes it)" if Path(source).name == "all-mpnet-base-v2" else ""
+        problems.append(f"model.name_or_path: the folder {source} does not exist{hint}")
+    encoder = encoder_config(source, cfg.model.get("revision"))
     limit = getattr(encoder, "max_position_embeddings", None)
     if limit is not None and cfg.training.max_length > limit:
         problems.append(f"training.max_length must be <= {limit}, the model's positions; got {cfg.training.max_length}")
