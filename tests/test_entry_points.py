@@ -109,7 +109,8 @@ def test_training_benchmark_measures_each_variant(tmp_path):
         "scripts/benchmark_training.py",
         "--variants=bf16",
         "--steps=2",
-        "--overrides=data=fixture training.max_length=32 training.batch_size=4 evaluation.real_sets=[]",
+        "--overrides=data=fixture model=minilm training=default training.max_length=32 training.batch_size=4 "
+        "evaluation.real_sets=[]",
         f"--json={out}",
     )
     report = json.loads(out.read_text())

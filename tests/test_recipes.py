@@ -107,8 +107,8 @@ def test_freezing_stops_at_the_named_layer():
     assert any(n.startswith("bert.embeddings.") for n in frozen) and any(".layer.1." in n for n in frozen)
     assert trainable == sum(p.numel() for n, p in model.named_parameters() if n not in frozen)
     assert model.classifier.weight.requires_grad and model.bert.encoder.layer[2].output.dense.weight.requires_grad
-    with pytest.raises(ValueError, match=r"training\.freeze_layers must be <= 3, the model's layers; got 4"):
-        freeze_lower_layers(model, 4)
+    with pytest.raises(ValueError, match=r"training\.freeze_layers must be < 3, the model's layers; got 3"):
+        freeze_lower_layers(model, 3)
 
 
 def test_a_run_with_frozen_layers_exports_them_unchanged(tmp_path):

@@ -88,9 +88,11 @@ def validate_train_config(cfg: Any) -> None:
     if limit is not None and cfg.training.max_length > limit:
         problems.append(f"training.max_length must be <= {limit}, the model's positions; got {cfg.training.max_length}")
     layers = getattr(encoder, "num_hidden_layers", None)
-    if layers is not None and cfg.training.freeze_layers > layers:
+    frozen = cfg.training.freeze_layers
+    if layers is not None and frozen and frozen >= layers:  # nothing left to fine-tune: another model's recipe
         problems.append(
-            f"training.freeze_layers must be <= {layers}, the model's layers; got {cfg.training.freeze_layers}"
+            f"training.freeze_layers must be < {layers}, the model's layers; got {frozen} "
+            "(a recipe for another encoder? e.g. model=minilm wants training=default)"
         )
     for key in ("train_path", "validation_path", "test_path"):
         path = Path(cfg.data[key])

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 # Uncertainty (the default of `suggest`) against the plain baseline.
 STRATEGIES = ("margin", "random")
 # Settings every run gets before the user's --overrides: no W&B run per arm, no real-text sets (not the question).
-RUN_DEFAULTS = ("logger=none", "evaluation.real_sets=[]")
+# MiniLM: the documented study's encoder (docs/active_learning.md); --overrides can change it.
+RUN_DEFAULTS = ("logger=none", "evaluation.real_sets=[]", "model=minilm", "training=default")
 RESULT_FILE, TABLE_FILE = "al_simulation.json", "active_learning.md"
 
 # Hydra overrides -> the run's record (metrics.json), as training.run.train returns it.

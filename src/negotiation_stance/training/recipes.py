@@ -71,8 +71,8 @@ def freeze_lower_layers(model: torch.nn.Module, layers: int) -> int:
     num_layers = getattr(model.config, "num_hidden_layers", None)
     if not num_layers:
         raise ValueError("training.freeze_layers needs a model config with num_hidden_layers")
-    if layers > num_layers:
-        raise ValueError(f"training.freeze_layers must be <= {num_layers}, the model's layers; got {layers}")
+    if layers >= num_layers:
+        raise ValueError(f"training.freeze_layers must be < {num_layers}, the model's layers; got {layers}")
     for name, param in model.named_parameters():
         if parameter_depth(name, num_layers) <= layers:
             param.requires_grad_(False)
