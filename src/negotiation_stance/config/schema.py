@@ -63,6 +63,8 @@ class ModelConfig:
 
 @dataclass
 class TrainingConfig:
+    # The recipe's name (the group option): default, mpnet_cpu, tiny.
+    name: str
     epochs: float
     learning_rate: float
     batch_size: int
