@@ -38,7 +38,10 @@ from negotiation_stance.io import write_text
 
 SCRIPTS = Path(__file__).resolve().parent
 PRESETS = SCRIPTS.parent / "configs" / "experiment"
-DEFAULT_VARIANTS = "default,class_weights,label_smoothing,llrd,4label,mpnet,context,mask_names,entity_swap"
+DEFAULT_VARIANTS = (
+    "default,class_weights,label_smoothing,llrd,4label,mpnet,mpnet_4label,mpnet_4label_fast,context,mask_names,"
+    "entity_swap,relevance"
+)
 BEGIN, END = "<!-- ablation table: begin (scripts/ablate.py) -->", "<!-- ablation table: end -->"
 
 

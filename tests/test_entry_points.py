@@ -277,7 +277,7 @@ def test_server_under_concurrent_load_answers_like_single_requests(live_server):
 def test_sweep_runs_one_job_per_seed(tmp_path):
     sweep = tmp_path / "sweep"
     run_script(
-        "scripts/train.py", "-m", "experiment=sweep_seeds", "seed=1,2", "data=fixture",
+        "scripts/train.py", "-m", "experiment=sweep_seeds", "seed=1,2", "data=fixture", "model=minilm",
         "training=tiny", "logger=none", "evaluation.real_sets=[]", f"hydra.sweep.dir={sweep}",
         f"paths.log_dir={tmp_path / 'logs'}", f"paths.models_dir={tmp_path / 'models'}",
     )  # fmt: skip
@@ -336,7 +336,8 @@ def _bad_jsonl(tmp_path: Path) -> Path:
 def _jsonl_overrides(tmp_path: Path, data: Path) -> list[str]:
     return [
         "data=jsonl", f"data.train_path={data}", f"data.validation_path={data}", f"data.test_path={data}",
-        "data.labels=[pro_negotiation,skeptical]", "logger=none", f"paths.log_dir={tmp_path / 'logs'}",
+        "data.labels=[pro_negotiation,skeptical]", "model=minilm", "training=default",
+        "logger=none", f"paths.log_dir={tmp_path / 'logs'}",
         f"paths.models_dir={tmp_path / 'models'}",
     ]  # fmt: skip
 

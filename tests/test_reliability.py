@@ -90,8 +90,8 @@ def test_outputs_go_under_the_working_directory_not_the_checkout(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])
     out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "train.py"), "data=fixture", "training=tiny", "logger=none",
-         "evaluation.real_sets=[]"],
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "data=fixture", "model=minilm", "training=tiny",
+         "logger=none", "evaluation.real_sets=[]"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
@@ -277,7 +277,7 @@ def test_training_rows_past_max_length_are_counted_in_a_warning(caplog):
 
     from negotiation_stance.training.fit import tokenize
 
-    tokenizer = AutoTokenizer.from_pretrained(compose_config("train", []).model.name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(compose_config("train", ["model=minilm"]).model.name_or_path)
     texts = ["Talks resume on Monday.", " ".join(["negotiations"] * 40), " ".join(["ceasefire"] * 30)]
     ds = Dataset.from_list([{"text": t, "label": 0} for t in texts])
     with caplog.at_level("WARNING"):

@@ -19,6 +19,7 @@ def test_optuna_search_maximises_validation_macro_f1(tmp_path):
     overrides = [
         "hparams_search=stance_optuna",
         "data=fixture",
+        "model=minilm",
         "training=tiny",
         "logger=none",
         "evaluation.real_sets=[]",

@@ -177,7 +177,7 @@ def test_sweep_and_baselines_with_wandb_best_alias_and_sync_command(tmp_path):
     from test_entry_points import run_script
 
     common = ["data=fixture", "logger=wandb", "evaluation.real_sets=[]", f"paths.root_dir={tmp_path}"]
-    run_script("scripts/train.py", "-m", "seed=1,2", "training=tiny", *common)
+    run_script("scripts/train.py", "-m", "seed=1,2", "model=minilm", "training=tiny", *common)
     run_script("scripts/baselines.py", *common)
     (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
     noted = json.loads((sweep / "best.json").read_text())
