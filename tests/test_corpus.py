@@ -27,6 +27,10 @@ from negotiation_stance.data import DataError
 DATA = ROOT / "data"
 
 
+def json_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 @pytest.fixture(scope="module")
 def statements() -> list[dict]:
     return [json.loads(line) for line in (DATA / "processed" / "statements.jsonl").read_text().splitlines()]
@@ -51,11 +55,15 @@ def test_rebuild_is_byte_identical(tmp_path):
     for rel in ("processed/statements.jsonl", "interim/sentences.jsonl", "processed/summary.json"):
         assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes(), rel
     # The agreement reports are reproducible from the committed files, sample included.
-    for version, sample in (("v3", "second_pass_v3.jsonl"),):
+    for version, min_units in (("v3", 420), ("v4", 400)):
         task = tmp_path / f"task_{version}.jsonl"
+        sample = f"second_pass_{version}.jsonl"
         run = [sys.executable, "scripts/agreement.py", "--data-dir", str(tmp_path), "--version", version]
         subprocess.run(
-            [*run, "sample", "--min-units", "420", "--out", str(task)], cwd=ROOT, check=True, capture_output=True
+            [*run, "sample", "--min-units", str(min_units), "--out", str(task)],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
         )
         drawn = [json.loads(line)["id"] for line in task.read_text().splitlines()]
         assert drawn == [json.loads(line)["id"] for line in (DATA / "annotations" / sample).read_text().splitlines()]
@@ -107,11 +115,27 @@ def test_corpus_voice_meets_the_v3_targets(statements):
     assert v3["russia_ukraine"] >= 0.55 and v3["said_told_according_to"] <= 0.10 and v3["over_40_words"] >= 0.20
 
 
+def test_v4_fills_the_rules_the_corpus_under_covered(statements):
+    """v4 (data card, "Provenance"): rule 7 and rule 11 pro sentences, talk-mentioning `none`, official voice."""
+    summary = json.loads((DATA / "processed" / "summary.json").read_text())
+    v4 = summary["style"]["v4"]
+    assert summary["versions"]["v4"]["articles"] >= 45 and v4["sentences"] >= 1000
+    assert v4["first_person"] >= 0.6 and v4["over_40_words"] >= 0.25 and v4["said_told_according_to"] <= 0.05
+    assert v4["none_mentioning_talks"] >= 0.7
+    rows = [r for r in statements if r["version"] == "v4"]
+    labels = Counter(r["label"] for r in rows)
+    assert labels["pro_negotiation"] > labels["conditional"] and labels["none"] > labels["skeptical"]
+    v4_ids = {r["id"] for r in rows}
+    tags = Counter(r["hard_case"] for r in json_lines(DATA / "annotations" / "labels.jsonl") if r["id"] in v4_ids)
+    assert tags["qualifier_not_condition"] >= 40 and tags["hedged_support"] >= 40 and tags["withdrawal_remark"] >= 10
+
+
 def test_new_version_never_moves_an_earlier_article(articles):
-    earlier = [a for a in articles if "batch" not in a]
-    before = split_by_article(earlier)
     after = split_by_article(articles)
-    assert all(after[a] == before[a] for a in before)
+    for later in ("v3", "v4"):
+        earlier = [a for a in articles if a.get("batch", "v2") < later]
+        before = split_by_article(earlier)
+        assert len(before) < len(after) and all(after[a] == before[a] for a in before), later
 
 
 def test_contexts_and_synthetic_provenance(articles):
