@@ -1,4 +1,5 @@
-"""The recipe variants: balanced class weights, label smoothing, layer-wise LR decay, frozen lower layers."""
+"""The recipe variants: balanced class weights, label smoothing, layer-wise LR decay, frozen lower layers,
+tail weight averaging."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from negotiation_stance.training.recipes import (
+    TailAverage,
     balanced_class_weights,
     cross_entropy_loss,
     freeze_lower_layers,
@@ -127,3 +129,30 @@ def test_a_run_with_frozen_layers_exports_them_unchanged(tmp_path):
                  "encoder.layer.2.output.dense.weight"):  # fmt: skip
         assert torch.equal(tuned[name], base[name]), name
     assert not torch.equal(tuned["encoder.layer.5.output.dense.weight"], base["encoder.layer.5.output.dense.weight"])
+
+
+def test_tail_average_is_the_mean_of_the_last_steps_trainable_weights():
+    from types import SimpleNamespace
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    model[0].requires_grad_(False)
+    frozen = model[0].weight.detach().clone()
+    tail = TailAverage(0.4)
+    state = SimpleNamespace(max_steps=10, global_step=0)
+    tail.on_train_begin(None, state, None)
+    seen = []
+    for step in range(1, 11):
+        with torch.no_grad():
+            model[1].weight.fill_(float(step))
+        state.global_step = step
+        tail.on_step_end(None, state, None, model=model)
+        seen.append(step)
+    assert tail.count == 4 and set(tail.average) == {"1.weight", "1.bias"}  # steps 7-10, trainable weights only
+    saved = tail.state_dict()
+    again = TailAverage(0.4)
+    again.load_state_dict(saved)
+    assert again.apply(model) == 4
+    assert torch.allclose(model[1].weight, torch.full((1, 2), (7 + 8 + 9 + 10) / 4))
+    assert torch.equal(model[0].weight, frozen)
+    with pytest.raises(RuntimeError, match="no step was averaged"):
+        TailAverage(0.4).apply(model)

@@ -40,15 +40,18 @@ def test_same_seed_same_run_and_other_seed_differs(tiny_run, tiny_run_seed7, tmp
     assert _test_predictions(tiny_run_seed7["run_dir"]) != _test_predictions(tiny_run["run_dir"])
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):
+@pytest.mark.parametrize("recipe", [[], ["training.average_last=0.8"]], ids=["best_checkpoint", "tail_average"])
+def test_killed_run_resumes_to_the_same_result(tmp_path, caplog, recipe):
     """kill -9 after the first epoch's checkpoint, resume without repeating seed=7, and match an uninterrupted run.
 
     Issue #14.9: the resumed run used to record seed 42 and a train_loss over its last epochs only.
+    With training.average_last=0.8 the average starts at step 3 of 9, so the killed run's first
+    checkpoint already holds part of it, and the resumed run must carry it on.
     """
-    reference = train(compose_config("train", _resume_overrides(tmp_path / "ref", "seed=7")))
+    reference = train(compose_config("train", _resume_overrides(tmp_path / "ref", "seed=7", *recipe)))
 
     run_dir = tmp_path / "killed" / "run"
-    overrides = _resume_overrides(tmp_path / "killed", "seed=7")
+    overrides = _resume_overrides(tmp_path / "killed", "seed=7", *recipe)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_SILENT": "true"}
     proc = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "train.py"), *overrides], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -68,6 +71,9 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):
     assert json.loads((run_dir / "metrics.json").read_text())["seed"] == 7
     assert resumed["train"]["global_step"] == reference["train"]["global_step"] == 9
     assert resumed["train"]["train_loss"] == pytest.approx(reference["train"]["train_loss"], rel=1e-6)
+    assert resumed["train"].get("tail_average") == reference["train"].get("tail_average")
+    if recipe:
+        assert reference["train"]["tail_average"]["steps_averaged"] == 7
     assert "seed=42 (run: 7)" in caplog.text  # the ignored setting is named
     # Same seed, same data order and RNG state restored: the same model, to float tolerance.
     assert resumed["test"]["macro_f1"] == pytest.approx(reference["test"]["macro_f1"], abs=1e-6)

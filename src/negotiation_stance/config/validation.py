@@ -35,6 +35,10 @@ def training_problems(training: Any) -> list[str]:
         problems.append(f"training.layer_lr_decay must be in (0, 1], got {training.layer_lr_decay}")
     if training.freeze_layers < 0:
         problems.append(f"training.freeze_layers must be >= 0, got {training.freeze_layers}")
+    if not 0.0 <= training.average_last < 1.0:
+        problems.append(
+            f"training.average_last must be in [0, 1) (a fraction of the steps), got {training.average_last}"
+        )
     if training.max_length < 8:
         problems.append(f"training.max_length must be >= 8 tokens, got {training.max_length}")
     return problems

@@ -31,6 +31,7 @@ from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.io import write_json
 from negotiation_stance.modeling.model import count_truncated
 from negotiation_stance.training.recipes import (
+    TailAverage,
     balanced_class_weights,
     cross_entropy_loss,
     freeze_lower_layers,
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # Beside each checkpoint: the training loss summed over every step up to it.
 LOSS_SUM_FILE = "loss_sum.json"
+# Beside each checkpoint of a run with training.average_last: the tail average so far.
+TAIL_AVERAGE_FILE = "tail_average.pt"
 
 
 @dataclass
@@ -66,6 +69,8 @@ class RunTrainer(Trainer):
     loss_before: float = 0.0
     # training.layer_lr_decay: 1.0 = one learning rate for every layer (transformers' own optimizer groups).
     layer_lr_decay: float = 1.0
+    # training.average_last > 0: the running tail average, saved with each checkpoint.
+    tail_average: TailAverage | None = None
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.layer_lr_decay == 1.0 or self.optimizer is not None:
@@ -94,6 +99,8 @@ class RunTrainer(Trainer):
             # transformers 5: _total_loss_scalar holds the logged steps, _tr_loss those since the last log.
             loss_sum = self.loss_before + self._total_loss_scalar + self._tr_loss.item()
             write_json(folder / LOSS_SUM_FILE, {"global_step": self.state.global_step, "loss_sum": loss_sum})
+            if self.tail_average is not None:
+                torch.save(self.tail_average.state_dict(), folder / TAIL_AVERAGE_FILE)
         super()._save_checkpoint(model, trial)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -167,6 +174,22 @@ def macro_f1_metric(labels: list[str]) -> Callable[[EvalPrediction], dict[str, f
         return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
 
     return compute
+
+
+def resume_tail_average(tail: TailAverage, checkpoint: Path) -> None:
+    """Continue the tail average saved with ``checkpoint``; a checkpoint inside the window must have one."""
+    path = checkpoint / TAIL_AVERAGE_FILE
+    if path.is_file():
+        tail.load_state_dict(torch.load(path, map_location="cpu"))
+        return
+    saved = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    # Before the averaging window nothing was averaged yet, so a missing file loses nothing.
+    window = round(tail.fraction * saved["max_steps"])
+    if saved["global_step"] > saved["max_steps"] - max(1, window):
+        raise ConfigError(
+            f"{checkpoint} has no {TAIL_AVERAGE_FILE}, but training.average_last={tail.fraction} averages "
+            "from an earlier step: resume with the run's own settings, or start a fresh run"
+        )
 
 
 def training_arguments(
@@ -257,9 +280,14 @@ def fit(
         compute_loss_func=cross_entropy_loss(weights, t.label_smoothing) if custom_loss else None,
     )
     trainer.layer_lr_decay = t.layer_lr_decay
+    if t.average_last > 0:
+        trainer.tail_average = TailAverage(t.average_last)
+        trainer.add_callback(trainer.tail_average)
     checkpoint = resume_checkpoint(Path(args.output_dir), resumed)
     if checkpoint is not None:
         trainer.loss_before = loss_before(checkpoint)
+        if trainer.tail_average is not None:
+            resume_tail_average(trainer.tail_average, checkpoint)
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     summary = {
@@ -272,5 +300,16 @@ def fit(
         "best_validation_macro_f1": trainer.state.best_metric,
         "log_history": trainer.state.log_history,
     }
-    # trainer.model is now the best checkpoint by validation macro-F1.
+    # trainer.model is now the best checkpoint by validation macro-F1, unless the tail average replaces it.
+    if trainer.tail_average is not None:
+        steps = trainer.tail_average.apply(trainer.model)
+        scores = trainer.evaluate()
+        summary["tail_average"] = {
+            "fraction": t.average_last,
+            "steps_averaged": steps,
+            "from_step": trainer.tail_average.start_step + 1,
+            "validation_macro_f1": scores["eval_macro_f1"],
+        }
+        log.info("Exporting the average of the last %d steps' weights (validation macro-F1 %.4f; best checkpoint %.4f)",
+                 steps, scores["eval_macro_f1"], trainer.state.best_metric or float("nan"))  # fmt: skip
     return FitResult(trainer.model, tokenizer, result.global_step, summary)

@@ -1,4 +1,5 @@
-"""Training-recipe variants the ablation compares: class-weighted, label-smoothed loss and layer-wise LR decay.
+"""Training-recipe variants the ablation compares: class-weighted, label-smoothed loss, layer-wise LR
+decay, frozen lower layers and tail weight averaging.
 
 transformers has ``label_smoothing_factor`` but no class weights, and its optimizer has
 one learning rate for every layer; both are small enough to write here rather than
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import TrainerCallback
 
 # encoder.layer.3. (BERT, MPNet), layers.3. / layer.3. (other encoders): the depth of a parameter.
 _LAYER = re.compile(r"(?:^|\.)(?:layer|layers)\.(\d+)\.")
@@ -104,3 +106,53 @@ def layerwise_param_groups(
         )
         group["params"].append(param)
     return [groups[key] for key in sorted(groups)]
+
+
+class TailAverage(TrainerCallback):
+    """Uniform running average of the trainable weights over the last ``fraction`` of the optimizer steps.
+
+    The weights a run passes through at the end of training average into a flatter point
+    that tends to hold up better out of domain (stochastic weight averaging, Izmailov et
+    al., 2018; the same idea across seeds is the model soup). ``torch.optim.swa_utils.
+    AveragedModel`` would copy the whole model, frozen layers included; this keeps one fp32
+    copy of the trainable weights, small enough to save with each checkpoint for resuming.
+    """
+
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+        self.start_step = 0
+        self.count = 0
+        self.average: dict[str, torch.Tensor] = {}
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.start_step = state.max_steps - max(1, round(self.fraction * state.max_steps))
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if state.global_step <= self.start_step:
+            return
+        self.count += 1
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if not param.requires_grad:
+                    continue
+                value = param.detach().float()
+                if name not in self.average:
+                    self.average[name] = value.clone()
+                else:  # running mean: avg += (x - avg) / n
+                    self.average[name].add_(value - self.average[name], alpha=1.0 / self.count)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"start_step": self.start_step, "count": self.count, "average": self.average}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.count, self.average = int(saved["count"]), dict(saved["average"])
+
+    def apply(self, model: torch.nn.Module) -> int:
+        """Write the average into ``model``'s trainable weights; return how many steps it averages."""
+        if not self.count:
+            raise RuntimeError("training.average_last: no step was averaged (the run ended before the window)")
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name in self.average:
+                    param.copy_(self.average[name].to(param.dtype))
+        return self.count
