@@ -39,8 +39,8 @@ from negotiation_stance.io import write_text
 SCRIPTS = Path(__file__).resolve().parent
 PRESETS = SCRIPTS.parent / "configs" / "experiment"
 DEFAULT_VARIANTS = (
-    "default,class_weights,label_smoothing,llrd,4label,mpnet,mpnet_4label,mpnet_4label_fast,context,mask_names,"
-    "entity_swap,relevance"
+    "default,class_weights,label_smoothing,llrd,4label,mpnet,mpnet_4label,mpnet_4label_fast,mpnet_4label_fast_avg,"
+    "mpnet_4label_fast_context,context,mask_names,entity_swap,relevance"
 )
 BEGIN, END = "<!-- ablation table: begin (scripts/ablate.py) -->", "<!-- ablation table: end -->"
 

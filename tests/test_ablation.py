@@ -18,12 +18,15 @@ STANCE = ["pro_negotiation", "skeptical", "conditional"]
 GOLD = ["pro_negotiation", "skeptical", "conditional", "pro_negotiation", "none"]
 
 
-def fake_run(folder: Path, variant: str, seed: int, labels: list[str], right: int, real: dict) -> None:
+def fake_run(
+    folder: Path, variant: str, seed: int, labels: list[str], right: int, real: dict, train: int = 100
+) -> None:
     """A finished run: its record, and real_dev predictions with the first ``right`` stance rows correct."""
     folder.mkdir(parents=True)
     splits = {"validation": {"macro_f1": 0.8 + seed / 100}, "test": {"macro_f1": 0.7}}
+    data = {"name": "x", "counts": {"train": train}}
     RunRecord(
-        kind="train", labels=labels, data={"name": "x"}, splits=splits, real={"real_dev": real}, seed=seed,
+        kind="train", labels=labels, data=data, splits=splits, real={"real_dev": real}, seed=seed,
         overrides=[f"experiment=ablate_{variant}", f"seed={seed}"],
     ).write(folder)  # fmt: skip
     rows = []
@@ -59,6 +62,18 @@ def test_rows_put_three_and_four_label_models_on_both_tasks_and_test_them_seed_b
     delta = four["Δ 3-way vs default (p per seed)"]
     assert delta.startswith("+") and delta.count("/") == 1
     assert best_variant(rows) == "4label"
+
+
+def test_runs_of_one_preset_on_a_grown_corpus_are_a_row_of_their_own(sweep):
+    """The same preset before and after a corpus round: seeds are averaged only over the same training data."""
+    real = {"macro_f1": 0.6, "three_way": {"macro_f1": 0.9}}
+    for job, seed in enumerate((1, 2)):
+        fake_run(sweep / f"grown{job}", "4label", seed, [*STANCE, "none"], 4, real, train=120)
+    variants = collect_variants(sweep)
+    assert sorted(variants) == ["4label (100 train rows)", "4label (120 train rows)", "default"]
+    assert [seed for seed, _, _ in variants["4label (120 train rows)"].runs] == [1, 2]
+    rows = {row["variant"]: row for row in ablation_rows(variants, samples=50)}
+    assert rows["4label (120 train rows)"]["real_dev 3-way"] == "0.900 ± 0.000"
 
 
 def overconfident(folder: Path, name: str, n: int) -> None:

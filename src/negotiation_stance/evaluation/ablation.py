@@ -55,16 +55,31 @@ def variant_name(record: RunRecord) -> str | None:
     return None
 
 
+def train_rows(record: RunRecord) -> int | None:
+    return (record.data.get("counts") or {}).get("train")
+
+
 def collect_variants(root: Path) -> dict[str, Variant]:
-    """Every finished ablation run below ``root``, grouped by variant."""
-    variants: dict[str, Variant] = {}
+    """Every finished ablation run below ``root``, grouped by variant.
+
+    Runs of one preset trained on different data (the corpus grew between them) are
+    different rows, named with their training-set size: seeds are averaged only over
+    runs that saw the same sentences.
+    """
+    found: dict[str, list[tuple[Path, RunRecord]]] = {}
     for path in sorted(root.rglob(RECORD_FILE)):
         record = RunRecord.read(path)
         name = variant_name(record)
-        if record.kind != "train" or name is None:
-            continue
-        variant = variants.setdefault(name, Variant(name, list(record.labels)))
-        variant.runs.append((int(record.seed), path.parent, record))
+        if record.kind == "train" and name is not None:
+            found.setdefault(name, []).append((path.parent, record))
+    variants: dict[str, Variant] = {}
+    for name, runs in found.items():
+        sizes = {train_rows(record) for _, record in runs}
+        for folder, record in runs:
+            size = train_rows(record)
+            key = name if len(sizes) == 1 else f"{name} ({size:,} train rows)" if size else f"{name} (size unknown)"
+            variant = variants.setdefault(key, Variant(key, list(record.labels)))
+            variant.runs.append((int(record.seed), folder, record))
     for variant in variants.values():
         variant.runs.sort(key=lambda run: run[0])
     return variants
