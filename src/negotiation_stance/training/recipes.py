@@ -135,11 +135,10 @@ class TailAverage(TrainerCallback):
             for name, param in model.named_parameters():
                 if not param.requires_grad:
                     continue
-                value = param.detach().float()
                 if name not in self.average:
-                    self.average[name] = value.clone()
-                else:  # running mean: avg += (x - avg) / n
-                    self.average[name].add_(value - self.average[name], alpha=1.0 / self.count)
+                    self.average[name] = param.detach().float().clone()
+                else:  # running mean in place: avg += (x - avg) / n
+                    self.average[name].lerp_(param.detach().float(), 1.0 / self.count)
 
     def state_dict(self) -> dict[str, Any]:
         return {"start_step": self.start_step, "count": self.count, "average": self.average}
