@@ -153,10 +153,10 @@ def test_predict_to_an_unwritable_output_is_one_line_naming_it(tiny_run, tmp_pat
 def test_make_stream_input_repeats_the_corpus_to_any_length(tmp_path):
     out = tmp_path / "big.jsonl"
     subprocess.run(
-        [sys.executable, "scripts/make_stream_input.py", "--sentences", "7000", "--output", str(out)],
+        [sys.executable, "scripts/make_stream_input.py", "--sentences", "9000", "--output", str(out)],
         cwd=ROOT, check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     corpus = (ROOT / "data" / "processed" / "statements.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(rows) == 7000 > len(corpus) and len({r["id"] for r in rows}) == 7000
+    assert len(rows) == 9000 > len(corpus) and len({r["id"] for r in rows}) == 9000
     assert rows[len(corpus)]["text"] == rows[0]["text"] == json.loads(corpus[0])["text"]
