@@ -301,7 +301,10 @@ def fit(
         "log_history": trainer.state.log_history,
     }
     # trainer.model is now the best checkpoint by validation macro-F1, unless the tail average replaces it.
-    if trainer.tail_average is not None:
+    if trainer.tail_average is not None and not trainer.tail_average.count:
+        log.warning("training.average_last: early stopping ended the run before step %d, so nothing was "
+                    "averaged; exporting the best checkpoint", trainer.tail_average.start_step + 1)  # fmt: skip
+    elif trainer.tail_average is not None:
         steps = trainer.tail_average.apply(trainer.model)
         scores = trainer.evaluate()
         summary["tail_average"] = {
