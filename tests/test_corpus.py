@@ -33,7 +33,7 @@ def json_lines(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def statements() -> list[dict]:
-    return [json.loads(line) for line in (DATA / "processed" / "statements.jsonl").read_text().splitlines()]
+    return json_lines(DATA / "processed" / "statements.jsonl")
 
 
 @pytest.fixture(scope="module")
