@@ -39,7 +39,7 @@ from negotiation_stance.io import write_text
 SCRIPTS = Path(__file__).resolve().parent
 PRESETS = SCRIPTS.parent / "configs" / "experiment"
 DEFAULT_VARIANTS = (
-    "default,class_weights,label_smoothing,llrd,4label,mpnet,mpnet_4label,mpnet_4label_fast,mpnet_4label_fast_avg,"
+    "default,class_weights,label_smoothing,llrd,4label,mpnet,mpnet_4label,mpnet_4label_fast,mpnet_4label_fast_avg,mpnet_4label_freeze4_avg,"
     "mpnet_4label_fast_context,mpnet_4label_fast_context_avg,mpnet_4label_context_1ep,context,mask_names,entity_swap,relevance"
 )
 BEGIN, END = "<!-- ablation table: begin (scripts/ablate.py) -->", "<!-- ablation table: end -->"
