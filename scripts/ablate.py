@@ -135,10 +135,14 @@ def main() -> int:
         print(f"error: the entity_swap variant needs {swapped}: run `make augment` first, "
               "or leave it out (--variants ...)", file=sys.stderr)  # fmt: skip
         return 2
+    # A sweep folder named in --overrides is where the runs go, so it is also the folder read back.
+    named = [o for o in overrides if o.startswith("hydra.sweep.dir=")]
+    overrides = [o for o in overrides if o not in named]
     if args.source:
         sweep_dir = args.source
     else:
-        sweep_dir = Path.cwd() / "logs" / "ablate" / time.strftime("%Y-%m-%d_%H-%M-%S")
+        stamp = Path("logs") / "ablate" / time.strftime("%Y-%m-%d_%H-%M-%S")
+        sweep_dir = Path.cwd() / (named[-1].split("=", 1)[1] if named else stamp)
         run_sweep(variants, args.seeds, overrides, sweep_dir)
     found = collect_variants(sweep_dir)
     if not found:

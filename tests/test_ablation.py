@@ -139,7 +139,8 @@ def test_the_script_rebuilds_the_table_between_the_markers_of_the_doc(sweep, tmp
 
 @pytest.mark.slow
 def test_make_ablate_trains_each_variant_soups_the_best_and_writes_the_table(tmp_path):
-    overrides = f"data=fixture training=tiny logger=none paths.root_dir={tmp_path}"
+    # The sweep folder named among the overrides is where the runs go and where the table is read from.
+    overrides = f"data=fixture training=tiny logger=none paths.root_dir={tmp_path} hydra.sweep.dir=sweeps/mine"
     command = [sys.executable, str(ROOT / "scripts" / "ablate.py"), "--variants", "default,class_weights"]
     command += ["--seeds", "1,2", "--overrides", overrides, "--out", str(tmp_path / "experiments.md")]
     out = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
@@ -147,8 +148,10 @@ def test_make_ablate_trains_each_variant_soups_the_best_and_writes_the_table(tmp
     table = (tmp_path / "experiments.md").read_text()
     assert "| default | 3 | 1,2 |" in table and "| class_weights | 3 | 1,2 |" in table
     assert "| soup of " in table
-    (sweep_dir,) = (tmp_path / "logs" / "ablate").iterdir()
+    sweep_dir = tmp_path / "sweeps" / "mine"
+    assert f"Runs: `{sweep_dir}`" in table and (sweep_dir / "experiments.md").is_file()
     assert (sweep_dir / "soup" / "model" / "config.json").is_file()
+    assert not (tmp_path / "logs" / "ablate").exists()
 
 
 # The pipeline row (variant `relevance`): real_dev rows as (id, gold, the 3-label run's stance probabilities).
