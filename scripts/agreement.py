@@ -5,6 +5,8 @@ python scripts/agreement.py report   # writes data/annotations/agreement.json
 
 A writing round is measured on its own: ``--version v3`` draws only its
 articles, reads ``second_pass_v3.jsonl`` and writes ``agreement_v3.json``.
+``report --pass contract`` measures a pass drawn some other way (the contract-only
+labels of ``second_pass_contract.jsonl``, data card "Contract audit").
 """
 
 from __future__ import annotations
@@ -30,13 +32,18 @@ def main() -> None:
     parser.add_argument("--pools", help="sample: comma-separated writer pools to draw from (default: all)")
     parser.add_argument("--version", help="one corpus version only (e.g. v3), with its own files")
     parser.add_argument("--data-dir", type=Path, default=DATA, help="the folder holding raw/ and annotations/")
+    parser.add_argument(
+        "--pass",
+        dest="pass_name",
+        help="report: a named second pass over any versions, second_pass_<NAME>.jsonl -> agreement_<NAME>.json",
+    )
     args = parser.parse_args()
     data = args.data_dir
 
     articles = load_articles(data / "raw" / "articles.jsonl")
     if args.version:
         articles = [a for a in articles if corpus_version(a) == args.version]
-    suffix = f"_{args.version}" if args.version else ""
+    suffix = f"_{args.pass_name or args.version}" if args.pass_name or args.version else ""
     sentences = split_articles(articles)
     writers = {r.record["id"]: r.record for r in read_records(data / "annotations" / "labels.jsonl")}
     if args.command == "sample":
@@ -68,7 +75,8 @@ def main() -> None:
         i: adjudicated[i]["label_first"] if i in adjudicated else harmonised.get(i, writers[i]["label"]) for i in second
     }
     first = {i: {**writers[i], "label": original[i]} for i in second}
-    report = {"sample_seed": SAMPLE_SEED, **agreement_report(first, second)}
+    # A named pass was not drawn by `sample`, so it has no sample seed of its own.
+    report = {"sample_seed": None if args.pass_name else SAMPLE_SEED, **agreement_report(first, second)}
     (data / "annotations" / f"agreement{suffix}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in report.items() if k != "disagreements"}, indent=1))
 

@@ -71,6 +71,13 @@ def test_rebuild_is_byte_identical(tmp_path):
         subprocess.run([*run, "report"], cwd=ROOT, check=True, capture_output=True)
         rel = f"annotations/agreement_{version}.json"
         assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes()
+    # The contract-only pass (data card, "Contract audit") is a named pass, not a drawn sample.
+    (tmp_path / "annotations" / "agreement_contract.json").unlink()
+    run = [sys.executable, "scripts/agreement.py", "--data-dir", str(tmp_path), "report", "--pass", "contract"]
+    subprocess.run(run, cwd=ROOT, check=True, capture_output=True)
+    rel = "annotations/agreement_contract.json"
+    assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes()
+    assert json.loads((DATA / rel).read_text())["sample_seed"] is None
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full to stand for a full disk")
@@ -246,6 +253,8 @@ def test_data_card_reports_the_current_counts():
     agreement = json.loads((DATA / "annotations" / "agreement.json").read_text())
     assert agreement["units"] >= 400
     assert f"**{agreement['kappa_four_labels']:.3f}**" in card
+    contract = json.loads((DATA / "annotations" / "agreement_contract.json").read_text())
+    assert f"**{contract['kappa_four_labels']:.3f}**" in card and f"**{contract['units']} sentences**" in card
     v3 = json.loads((DATA / "annotations" / "agreement_v3.json").read_text())
     assert v3["units"] >= 400 and v3["kappa_four_labels"] >= 0.80
     assert f"**{v3['kappa_four_labels']:.3f}**" in card and f"**{v3['units']} sentences**" in card
