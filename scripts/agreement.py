@@ -38,12 +38,15 @@ def main() -> None:
         help="report: a named second pass over any versions, second_pass_<NAME>.jsonl -> agreement_<NAME>.json",
     )
     args = parser.parse_args()
+    if args.pass_name and args.command == "sample":
+        parser.error("--pass names a pass to report on; `sample` draws a new one (use --version)")
     data = args.data_dir
 
     articles = load_articles(data / "raw" / "articles.jsonl")
     if args.version:
         articles = [a for a in articles if corpus_version(a) == args.version]
-    suffix = f"_{args.pass_name or args.version}" if args.pass_name or args.version else ""
+    name = args.pass_name or args.version
+    suffix = f"_{name}" if name else ""
     sentences = split_articles(articles)
     writers = {r.record["id"]: r.record for r in read_records(data / "annotations" / "labels.jsonl")}
     if args.command == "sample":

@@ -78,6 +78,8 @@ def test_rebuild_is_byte_identical(tmp_path):
     rel = "annotations/agreement_contract.json"
     assert (tmp_path / rel).read_bytes() == (DATA / rel).read_bytes()
     assert json.loads((DATA / rel).read_text())["sample_seed"] is None
+    refused = subprocess.run([*run[:-3], "sample", "--pass", "contract"], cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--pass names a pass to report on" in refused.stderr
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full to stand for a full disk")
