@@ -111,6 +111,7 @@ def test_composed_configs_leave_nothing_missing(root, overrides, tmp_path):
         ("training.freeze_layers=6", r"training\.freeze_layers must be < 6, the model's layers; got 6 \(a recipe"),
         ("training.freeze_layers=-1", r"training\.freeze_layers must be >= 0, got -1"),
         ("training.average_last=1.0", r"training\.average_last must be in \[0, 1\) \(a fraction of the steps\)"),
+        ("training.cache_frozen=true", r"training\.cache_frozen needs training\.freeze_layers > 0"),
         (
             "model=mpnet training=mpnet_cpu",
             r"model\.name_or_path: the folder \S+/all-mpnet-base-v2 does not exist \(`make pretrained-mpnet`",

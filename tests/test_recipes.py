@@ -131,6 +131,60 @@ def test_a_run_with_frozen_layers_exports_them_unchanged(tmp_path):
     assert not torch.equal(tuned["encoder.layer.5.output.dense.weight"], base["encoder.layer.5.output.dense.weight"])
 
 
+@pytest.mark.parametrize("family", ["bert", "mpnet"])
+def test_the_cached_forward_gives_the_full_models_logits(family):
+    """training.cache_frozen: states cached below layer 2, then layers 2.. and the head = the whole model."""
+    from datasets import Dataset
+    from transformers import BertConfig, BertForSequenceClassification, MPNetConfig, MPNetForSequenceClassification
+
+    from negotiation_stance.training.frozen_cache import CACHE_INDEX, build_cache, from_layer
+
+    torch.manual_seed(0)
+    sizes = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 64}
+    if family == "bert":
+        model = BertForSequenceClassification(BertConfig(**sizes, num_labels=3)).eval()
+    else:
+        model = MPNetForSequenceClassification(MPNetConfig(**sizes, num_labels=3)).eval()
+    ids = [[5, 17, 9, 22, 6], [5, 40, 6], [5, 11, 12, 13, 14, 15, 6]]  # different lengths: padding is masked
+    ds = Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * len(i) for i in ids],
+                            "length": [len(i) for i in ids], "label": [0, 1, 2]})  # fmt: skip
+    cache, indexed = build_cache(model, 2, {"train": ds}, 2, torch.device("cpu"), None)
+    assert [s.shape for s in cache.states] == [(5, 32), (3, 32), (7, 32)]
+    assert indexed["train"][CACHE_INDEX] == [0, 1, 2]
+    padded = torch.tensor([i + [1] * (7 - len(i)) for i in ids])
+    mask = torch.tensor([[1] * len(i) + [0] * (7 - len(i)) for i in ids])
+    with torch.no_grad():
+        full = model(input_ids=padded, attention_mask=mask).logits
+        batch = {"input_ids": padded, "attention_mask": mask, CACHE_INDEX: torch.tensor([0, 1, 2])}
+        with from_layer(model, 2):
+            assert len(model.base_model.encoder.layer) == 1
+            cached = model(**cache.inputs(batch)).logits
+    assert len(model.base_model.encoder.layer) == 3  # the whole model again outside the context
+    assert torch.allclose(full, cached, atol=1e-5)
+    assert not torch.allclose(full[0], full[1])
+
+
+def test_a_cached_run_trains_the_layers_above_the_cache(tmp_path, caplog):
+    """training.cache_frozen=true on MiniLM: the frozen layers are run once and exported unchanged; layer 5 moved."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    from conftest import compose_config, tiny_overrides
+    from negotiation_stance.training.run import train
+
+    cfg = compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.max_steps=3",
+                                                 "training.freeze_layers=4", "training.cache_frozen=true",
+                                                 "training.average_last=0.5"))  # fmt: skip
+    with caplog.at_level("INFO"):
+        record = train(cfg)
+    assert any("layers 0-3 run once over" in r.getMessage() for r in caplog.records)
+    tuned = AutoModelForSequenceClassification.from_pretrained(record["model_dir"]).base_model.state_dict()
+    base = AutoModel.from_pretrained(cfg.model.name_or_path).state_dict()
+    for name in ("embeddings.word_embeddings.weight", "encoder.layer.3.output.dense.weight"):
+        assert torch.equal(tuned[name], base[name]), name
+    assert not torch.equal(tuned["encoder.layer.5.output.dense.weight"], base["encoder.layer.5.output.dense.weight"])
+    assert record["train"]["tail_average"]["steps_averaged"] >= 1
+
+
 def test_tail_average_is_the_mean_of_the_last_steps_trainable_weights():
     from types import SimpleNamespace
 

@@ -98,6 +98,9 @@ class TrainingConfig:
     # Freeze the embeddings and the lowest N encoder layers (0 = train everything): no backward
     # pass or optimizer step below layer N, so a large encoder trains faster on CPU.
     freeze_layers: int
+    # Run the frozen layers once before training and train the layers above on their cached
+    # output (needs freeze_layers > 0; the frozen layers then run without dropout).
+    cache_frozen: bool
     # Average the trainable weights uniformly over this fraction of the optimizer steps at the
     # end of the run, and export the average (tail weight averaging, SWA-style); 0 = off, the
     # checkpoint with the best validation macro-F1 is exported.

@@ -30,6 +30,7 @@ from negotiation_stance.errors import ConfigError, MissingPathError
 from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.io import write_json
 from negotiation_stance.modeling.model import count_truncated
+from negotiation_stance.training.frozen_cache import FrozenCache, build_cache, from_layer
 from negotiation_stance.training.recipes import (
     TailAverage,
     balanced_class_weights,
@@ -71,6 +72,16 @@ class RunTrainer(Trainer):
     layer_lr_decay: float = 1.0
     # training.average_last > 0: the running tail average, saved with each checkpoint.
     tail_average: TailAverage | None = None
+    # training.cache_frozen: the frozen layers' output per row; the forward starts above them.
+    frozen_cache: FrozenCache | None = None
+
+    def compute_loss(
+        self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+    ) -> Any:
+        if self.frozen_cache is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        with from_layer(model, self.frozen_cache.layers):
+            return super().compute_loss(model, self.frozen_cache.inputs(inputs), return_outputs, num_items_in_batch)
 
     def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
         if self.layer_lr_decay == 1.0 or self.optimizer is not None:
@@ -219,6 +230,8 @@ def training_arguments(
         dataloader_num_workers=t.dataloader_num_workers,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         torch_compile=t.torch_compile,
+        # The cached forward reads the rows' cache_index, a column the model's signature lacks.
+        remove_unused_columns=not t.cache_frozen,
         report_to=["wandb"] if run is not None else [],
         run_name=run.name if run is not None else None,
         disable_tqdm=not os.isatty(2),
@@ -268,6 +281,13 @@ def fit(
         total = sum(p.numel() for p in model.parameters())
         log.info("Frozen: embeddings and layers 0-%d; %.1fM of %.1fM parameters train",
                  t.freeze_layers - 1, trainable / 1e6, total / 1e6)  # fmt: skip
+    cache = None
+    if t.cache_frozen:
+        if args.world_size > 1 or t.torch_compile:
+            raise ConfigError("training.cache_frozen runs in one process without torch_compile: set it false "
+                              "for data-parallel or compiled training")  # fmt: skip
+        autocast = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
+        cache, encoded = build_cache(model, t.freeze_layers, encoded, t.eval_batch_size, args.device, autocast)
     trainer = RunTrainer(
         model=model,
         args=args,
@@ -280,6 +300,7 @@ def fit(
         compute_loss_func=cross_entropy_loss(weights, t.label_smoothing) if custom_loss else None,
     )
     trainer.layer_lr_decay = t.layer_lr_decay
+    trainer.frozen_cache = cache
     if t.average_last > 0:
         trainer.tail_average = TailAverage(t.average_last)
         trainer.add_callback(trainer.tail_average)
