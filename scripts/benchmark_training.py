@@ -32,6 +32,8 @@ VARIANTS: dict[str, list[str]] = {
     "default": [],
     "threads=1": ["training.num_threads=1"],
     "torch.compile": ["training.torch_compile=true"],
+    # The frozen layers run once before training; the steps then run the layers above only.
+    "cache_frozen": ["training.cache_frozen=true"],
 }
 
 
@@ -83,6 +85,8 @@ def worker(overrides: list[str], out_dir: Path) -> dict:
         "peak_mb": peak_rss_mb(),
         # The per-epoch validation passes (checkpoint choice): what fewer evaluations could save.
         "eval_seconds": sum(h.get("eval_runtime", 0.0) for h in record["train"]["log_history"]),
+        # training.cache_frozen's one-time forward pass of the frozen layers, before the first step.
+        "cache_seconds": record["train"].get("cache_seconds", 0.0),
     }
 
 
@@ -141,7 +145,7 @@ def main() -> None:
     results = {name: [run_variant(name, extra, seed) for seed in seeds] for name in names}
     steps_per_epoch = None
     print(f"\n{'full recipe' if args.full else f'{args.steps} steps'} per run; seeds {seeds}; cores {os.cpu_count()}")
-    header = ["variant", "samples/s", "x plain", "s/epoch", "eval s", "peak MB"]
+    header = ["variant", "samples/s", "x plain", "s/epoch", "cache s", "eval s", "peak MB"]
     if args.full:
         header += ["wall s", "val F1", "real_dev F1"]
     print("  ".join(f"{h:>13}" for h in header))
@@ -155,6 +159,7 @@ def main() -> None:
             f"{speed:.1f}",
             f"{speed / base:.2f}x",
             f"{epoch_seconds:.0f}",
+            f"{statistics.fmean(r['cache_seconds'] for r in runs):.0f}",
             f"{statistics.fmean(r['eval_seconds'] for r in runs):.1f}",
             f"{max(r['peak_mb'] for r in runs):.0f}",
         ]
@@ -165,6 +170,7 @@ def main() -> None:
                 cells.append(f"{statistics.fmean(values):.3f}±{sd:.3f}" if values else "–")
         print("  ".join(f"{c:>13}" for c in cells))
     print(f"(x plain: against '{names[0]}', the first variant; s/epoch: {steps_per_epoch} steps of the training data;")
+    print(" cache s: training.cache_frozen's one pass of the frozen layers before training, once a run;")
     print(" eval s: the validation passes of the run, one per epoch, which choose the checkpoint)")
     rows, seconds = tokenising_seconds(args.overrides.split())
     print(f"Tokenising the {rows:,} training sentences: {seconds:.2f} s a run, all a pre-tokenised cache could save.")

@@ -40,13 +40,22 @@ def test_same_seed_same_run_and_other_seed_differs(tiny_run, tiny_run_seed7, tmp
     assert _test_predictions(tiny_run_seed7["run_dir"]) != _test_predictions(tiny_run["run_dir"])
 
 
-@pytest.mark.parametrize("recipe", [[], ["training.average_last=0.8"]], ids=["best_checkpoint", "tail_average"])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        [],
+        ["training.average_last=0.8"],
+        ["training.average_last=0.8", "training.freeze_layers=3", "training.cache_frozen=true"],
+    ],
+    ids=["best_checkpoint", "tail_average", "cached_frozen_layers"],
+)
 def test_killed_run_resumes_to_the_same_result(tmp_path, caplog, recipe):
     """kill -9 after the first epoch's checkpoint, resume without repeating seed=7, and match an uninterrupted run.
 
     Issue #14.9: the resumed run used to record seed 42 and a train_loss over its last epochs only.
     With training.average_last=0.8 the average starts at step 3 of 9, so the killed run's first
-    checkpoint already holds part of it, and the resumed run must carry it on.
+    checkpoint already holds part of it, and the resumed run must carry it on. With
+    training.cache_frozen the resumed run builds its cache again from the same frozen layers.
     """
     reference = train(compose_config("train", _resume_overrides(tmp_path / "ref", "seed=7", *recipe)))
 

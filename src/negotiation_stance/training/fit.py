@@ -281,13 +281,15 @@ def fit(
         total = sum(p.numel() for p in model.parameters())
         log.info("Frozen: embeddings and layers 0-%d; %.1fM of %.1fM parameters train",
                  t.freeze_layers - 1, trainable / 1e6, total / 1e6)  # fmt: skip
-    cache = None
+    cache, cache_seconds = None, 0.0
     if t.cache_frozen:
         if args.world_size > 1 or t.torch_compile:
             raise ConfigError("training.cache_frozen runs in one process without torch_compile: set it false "
                               "for data-parallel or compiled training")  # fmt: skip
         autocast = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
+        started = time.perf_counter()
         cache, encoded = build_cache(model, t.freeze_layers, encoded, t.eval_batch_size, args.device, autocast)
+        cache_seconds = time.perf_counter() - started
     trainer = RunTrainer(
         model=model,
         args=args,
@@ -313,6 +315,8 @@ def fit(
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     summary = {
         "seconds": round(time.perf_counter() - started, 2),
+        # training.cache_frozen: the one forward pass of the frozen layers before training (not in "seconds").
+        "cache_seconds": round(cache_seconds, 2),
         "global_step": result.global_step,
         "epochs": trainer.state.epoch,
         "train_loss": trainer.run_train_loss(),
