@@ -39,9 +39,13 @@ from negotiation_stance.io import write_text
 SCRIPTS = Path(__file__).resolve().parent
 PRESETS = SCRIPTS.parent / "configs" / "experiment"
 DEFAULT_VARIANTS = (
-    "default,class_weights,label_smoothing,llrd,4label,mpnet,mpnet_4label,mpnet_4label_fast,mpnet_4label_fast_avg,mpnet_4label_freeze4_avg,"
-    "mpnet_4label_freeze8_3ep_avg,mpnet_4label_freeze10_3ep_avg,mpnet_4label_freeze10_3ep_avg_cached,mpnet_4label_freeze11_3ep_avg_cached,mpnet_4label_freeze9_3ep_avg_cached,mpnet_4label_freeze10_3ep_context_avg,mpnet_4label_fast_avg_lr5e5,mpnet_4label_fast_avg_lr2e4,"
-    "mpnet_4label_fast_context,mpnet_4label_fast_context_avg,mpnet_4label_context_1ep,context,mask_names,entity_swap,relevance"
+    "default,class_weights,label_smoothing,llrd,4label,mpnet,mpnet_4label,mpnet_4label_fast,"
+    "mpnet_4label_fast_avg,mpnet_4label_freeze4_avg,mpnet_4label_freeze8_3ep_avg,"
+    "mpnet_4label_freeze10_3ep_avg,mpnet_4label_freeze10_3ep_avg_cached,"
+    "mpnet_4label_freeze11_3ep_avg_cached,mpnet_4label_freeze9_3ep_avg_cached,"
+    "mpnet_4label_freeze10_3ep_context_avg,mpnet_4label_fast_avg_lr5e5,mpnet_4label_fast_avg_lr2e4,"
+    "mpnet_4label_fast_context,mpnet_4label_fast_context_avg,mpnet_4label_context_1ep,context,mask_names,"
+    "entity_swap,relevance"
 )
 BEGIN, END = "<!-- ablation table: begin (scripts/ablate.py) -->", "<!-- ablation table: end -->"
 

@@ -113,6 +113,10 @@ def test_composed_configs_leave_nothing_missing(root, overrides, tmp_path):
         ("training.average_last=1.0", r"training\.average_last must be in \[0, 1\) \(a fraction of the steps\)"),
         ("training.cache_frozen=true", r"training\.cache_frozen needs training\.freeze_layers > 0"),
         (
+            "training.cache_frozen=true training.freeze_layers=2 training.torch_compile=true",
+            r"training\.cache_frozen runs in one process without torch_compile",
+        ),
+        (
             "model=mpnet training=mpnet_cpu",
             r"model\.name_or_path: the folder \S+/all-mpnet-base-v2 does not exist \(`make pretrained-mpnet`",
         ),

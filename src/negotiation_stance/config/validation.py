@@ -35,8 +35,12 @@ def training_problems(training: Any) -> list[str]:
         problems.append(f"training.layer_lr_decay must be in (0, 1], got {training.layer_lr_decay}")
     if training.freeze_layers < 0:
         problems.append(f"training.freeze_layers must be >= 0, got {training.freeze_layers}")
-    if training.get("cache_frozen") and training.freeze_layers <= 0:
-        problems.append("training.cache_frozen needs training.freeze_layers > 0 (layers to cache), got 0")
+    if training.get("cache_frozen"):
+        if training.freeze_layers <= 0:
+            problems.append("training.cache_frozen needs training.freeze_layers > 0 (layers to cache), got 0")
+        if training.torch_compile or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            problems.append("training.cache_frozen runs in one process without torch_compile: set it false for "
+                            "data-parallel or compiled training")  # fmt: skip
     if not 0.0 <= training.average_last < 1.0:
         problems.append(
             f"training.average_last must be in [0, 1) (a fraction of the steps), got {training.average_last}"

@@ -283,7 +283,7 @@ def fit(
                  t.freeze_layers - 1, trainable / 1e6, total / 1e6)  # fmt: skip
     cache, cache_seconds = None, 0.0
     if t.cache_frozen:
-        if args.world_size > 1 or t.torch_compile:
+        if args.world_size > 1 or t.torch_compile:  # validate_config refuses both first; fit() relies on it
             raise ConfigError("training.cache_frozen runs in one process without torch_compile: set it false "
                               "for data-parallel or compiled training")  # fmt: skip
         autocast = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
