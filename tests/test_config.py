@@ -29,12 +29,14 @@ def test_default_model_is_mpnet_with_its_cpu_recipe_and_minilm_is_bundled(tmp_pa
     cfg = compose_config("train", [f"paths.output_dir={tmp_path}", f"paths.models_dir={tmp_path / 'models'}"])
     assert cfg.model.base_model_id == "sentence-transformers/all-mpnet-base-v2"
     assert cfg.model.name_or_path == str(tmp_path / "models" / "pretrained" / "all-mpnet-base-v2")
-    assert (cfg.training.freeze_layers, cfg.training.epochs, cfg.training.average_last) == (6, 2, 0.5)
+    t = cfg.training
+    assert (t.freeze_layers, t.epochs, t.average_last, t.cache_frozen) == (9, 3, 0.5, True)
     small = compose_config("train", [f"paths.output_dir={tmp_path}", "model=minilm", "training=default"])
     folder = Path(small.model.name_or_path)
     assert folder.is_dir() and (folder / "model.safetensors").is_file()
     assert small.model.base_model_id == "sentence-transformers/all-MiniLM-L6-v2"
-    assert (small.training.freeze_layers, small.training.epochs, small.training.average_last) == (0, 5, 0.0)
+    t = small.training
+    assert (t.freeze_layers, t.epochs, t.average_last, t.cache_frozen) == (0, 5, 0.0, False)
 
 
 def test_four_label_data_config(tmp_path):
