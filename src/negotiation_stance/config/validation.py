@@ -20,6 +20,12 @@ WRITTEN_BY = {"statements.jsonl": "make data", "statements_swapped.jsonl": "make
 _POSITIVE = ("learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "num_threads")
 
 
+# The cached forward bypasses DDP's gradient sync and the compiled module, so it would train wrongly there.
+CACHE_FROZEN_ALONE = (
+    "training.cache_frozen runs in one process without torch_compile: set it false for DDP or compiled runs"
+)
+
+
 def training_problems(training: Any) -> list[str]:
     """Range problems of the ``training`` group, each naming its key."""
     problems = [f"training.{key} must be > 0, got {training[key]}" for key in _POSITIVE if not training[key] > 0]
@@ -39,8 +45,7 @@ def training_problems(training: Any) -> list[str]:
         if training.freeze_layers <= 0:
             problems.append("training.cache_frozen needs training.freeze_layers > 0 (layers to cache), got 0")
         if training.torch_compile or int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            problems.append("training.cache_frozen runs in one process without torch_compile: set it false for "
-                            "data-parallel or compiled training")  # fmt: skip
+            problems.append(CACHE_FROZEN_ALONE)
     if not 0.0 <= training.average_last < 1.0:
         problems.append(
             f"training.average_last must be in [0, 1) (a fraction of the steps), got {training.average_last}"

@@ -26,6 +26,7 @@ from transformers import (
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from negotiation_stance.config.validation import CACHE_FROZEN_ALONE
 from negotiation_stance.errors import ConfigError, MissingPathError
 from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.io import write_json
@@ -281,15 +282,12 @@ def fit(
         total = sum(p.numel() for p in model.parameters())
         log.info("Frozen: embeddings and layers 0-%d; %.1fM of %.1fM parameters train",
                  t.freeze_layers - 1, trainable / 1e6, total / 1e6)  # fmt: skip
-    cache, cache_seconds = None, 0.0
+    cache = None
     if t.cache_frozen:
-        if args.world_size > 1 or t.torch_compile:  # validate_config refuses both first; fit() relies on it
-            raise ConfigError("training.cache_frozen runs in one process without torch_compile: set it false "
-                              "for data-parallel or compiled training")  # fmt: skip
+        if args.world_size > 1 or t.torch_compile:  # settings validation refuses both first (WORLD_SIZE)
+            raise ConfigError(CACHE_FROZEN_ALONE)
         autocast = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
-        started = time.perf_counter()
         cache, encoded = build_cache(model, t.freeze_layers, encoded, t.eval_batch_size, args.device, autocast)
-        cache_seconds = time.perf_counter() - started
     trainer = RunTrainer(
         model=model,
         args=args,
@@ -316,7 +314,7 @@ def fit(
     summary = {
         "seconds": round(time.perf_counter() - started, 2),
         # training.cache_frozen: the one forward pass of the frozen layers before training (not in "seconds").
-        "cache_seconds": round(cache_seconds, 2),
+        "cache_seconds": round(cache.seconds, 2) if cache is not None else 0.0,
         "global_step": result.global_step,
         "epochs": trainer.state.epoch,
         "train_loss": trainer.run_train_loss(),

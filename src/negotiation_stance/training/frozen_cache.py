@@ -85,6 +85,8 @@ class FrozenCache:
     def __init__(self, layers: int) -> None:
         self.layers = layers
         self.states: list[torch.Tensor] = []
+        # Wall-clock seconds of the forward passes that built it (metrics.json: train.cache_seconds).
+        self.seconds = 0.0
 
     def add(
         self, model: nn.Module, ds: Dataset, batch_size: int, device: torch.device, autocast: torch.dtype | None
@@ -97,14 +99,14 @@ class FrozenCache:
         columns = [c for c in ("input_ids", "attention_mask", "token_type_ids") if c in ds.column_names]
         was_training = model.training
         model.eval()
-        amp = torch.autocast(device.type, dtype=autocast or torch.float32, enabled=bool(autocast))
+        keep = autocast or torch.float32
+        amp = torch.autocast(device.type, dtype=keep, enabled=bool(autocast))
         try:
             with torch.no_grad(), amp, below_layer(model, self.layers):
                 for start in range(0, len(order), batch_size):
                     chunk = order[start : start + batch_size]
                     batch = self._pad(ds.select(chunk), columns, device)
                     hidden = model.base_model(**batch, output_hidden_states=True).hidden_states[self.layers]
-                    keep = autocast or torch.float32
                     for j, i in enumerate(chunk):
                         rows[i] = hidden[j, : lengths[i]].to("cpu", keep).clone()
         finally:
@@ -149,6 +151,7 @@ def build_cache(
     model.to(device)
     indexed = {name: cache.add(model, ds, batch_size, device, autocast) for name, ds in datasets.items()}
     size = sum(s.numel() * s.element_size() for s in cache.states)
+    cache.seconds = time.perf_counter() - started
     log.info("training.cache_frozen: layers 0-%d run once over %d rows in %.0f s (%.0f MB of states)",
-             layers - 1, len(cache.states), time.perf_counter() - started, size / 2**20)  # fmt: skip
+             layers - 1, len(cache.states), cache.seconds, size / 2**20)  # fmt: skip
     return cache, indexed
