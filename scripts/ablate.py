@@ -30,8 +30,10 @@ from negotiation_stance.evaluation.ablation import (
     best_variant,
     collect_variants,
     markdown_table,
+    merge_rows,
     real_calibration,
     real_scores,
+    table_rows,
 )
 from negotiation_stance.evaluation.record import RECORD_FILE, RunRecord
 from negotiation_stance.io import write_text
@@ -109,7 +111,22 @@ def soup_row(sweep_dir: Path, variant: str, runs: list[Path], data: str, overrid
         "real_dev 4-way": fmt(four),
         ECE_COLUMN: f"{cal['ece']:.3f} → {cal['ece_scaled']:.3f} (T {cal['temperature']:.2f})" if cal else "–",
         f"Δ 3-way vs {BASELINE} (p per seed)": "–",
+        "_sort": float("nan"),  # not a preset: sorted last, never chosen
     }
+
+
+def earlier_rows(out: Path | None, columns: list[str]) -> list[dict]:
+    """``--keep-rows``: the rows of the table now between ``out``'s markers, which must have these columns."""
+    if out is None or not out.is_file():
+        raise UserError("--keep-rows needs --out naming an existing table to keep rows from")
+    text = out.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise UserError(f"{out} has no ablation markers ({BEGIN} ... {END}): no rows to keep")
+    old_columns, rows = table_rows(text.split(BEGIN, 1)[1].split(END, 1)[0])
+    if old_columns != columns:
+        raise UserError(f"{out}: its table's columns {old_columns} are not this script's {columns}; "
+                        "rebuild it from all the runs instead of --keep-rows")  # fmt: skip
+    return rows
 
 
 def main() -> int:
@@ -120,6 +137,11 @@ def main() -> int:
     parser.add_argument("--from", dest="source", type=Path, help="a finished sweep folder: only rebuild the table")
     parser.add_argument("--out", type=Path, help="also write the table here (make ablate: docs/experiments.md)")
     parser.add_argument("--no-soup", action="store_true")
+    parser.add_argument(
+        "--keep-rows",
+        action="store_true",
+        help="keep the rows of --out's table for variants these runs lack (earlier sweeps' runs)",
+    )
     args = parser.parse_args()
     overrides = args.overrides.split()
     variants = [v for v in args.variants.split(",") if v]
@@ -157,8 +179,13 @@ def main() -> int:
     eval_dir = SCRIPTS.parent.parent / "shared" / "eval"
     eval_dir = next((Path(o.split("=", 1)[1]) for o in overrides if o.startswith("paths.shared_eval_dir=")), eval_dir)
     rows = ablation_rows(found, eval_dir=eval_dir)
-    best = best_variant(rows)
-    if best and not args.no_soup:
+    try:
+        old = earlier_rows(args.out, [c for c in rows[0] if not c.startswith("_")]) if args.keep_rows else []
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    best = best_variant(merge_rows(rows, old))
+    if best in found and not args.no_soup:
         runs = [folder for _, folder, _ in found[best].runs]
         try:
             row = soup_row(sweep_dir, best, runs, found[best].runs[0][2].data["name"], overrides)
@@ -167,9 +194,12 @@ def main() -> int:
             return 2
         if row:
             rows.append(row)
+    merged = merge_rows(rows, old)
+    kept, rows = len(merged) - len(rows), merged
     table = markdown_table(rows)
+    earlier = f", and {kept} rows kept from the table before (`--keep-rows`; their runs are not under it)" * bool(kept)
     text = (
-        f"Runs: `{sweep_dir}`. Sorted by mean real_dev 3-way macro-F1 after the default (the rule that "
+        f"Runs: `{sweep_dir}`{earlier}. Sorted by mean real_dev 3-way macro-F1 after the default (the rule that "
         f"chooses the default); the corpus test split is reported, never used to choose. "
         f"Best variant: **{best}**.\n\n{table}\n"
     )

@@ -225,3 +225,31 @@ def test_a_run_without_its_none_rows_file_has_them_predicted_by_its_model(tiny_r
     assert [(r["id"], r["gold"]) for r in predicted] == [(r["id"], r["gold"]) for r in saved]
     for ours, theirs in zip(predicted, saved, strict=True):
         assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-4)
+
+
+def test_keep_rows_adds_new_variants_to_the_table_before_and_keeps_the_others(sweep, tmp_path, monkeypatch, capsys):
+    """--keep-rows: a sweep of some variants updates their rows; rows of runs that are gone stay, in score order."""
+    doc = tmp_path / "docs" / "experiments.md"
+    doc.parent.mkdir()
+    doc.write_text("# Experiments\n<!-- ablation table: begin (scripts/ablate.py) -->\nold\n"
+                   "<!-- ablation table: end -->\n")  # fmt: skip
+    assert run_ablate(monkeypatch, "--from", str(sweep), "--no-soup", "--out", str(doc)) == 0
+    before = doc.read_text()
+    assert "| default | 3 | 1,2 |" in before and "| 4label | 4 | 1,2 |" in before
+    newer = tmp_path / "newer"
+    real = {"macro_f1": 0.6, "three_way": {"macro_f1": 0.9}}
+    for job, seed in enumerate((1, 2)):
+        fake_run(newer / f"{job}", "mpnet_4label", seed, [*STANCE, "none"], 4, real)
+    capsys.readouterr()
+    assert run_ablate(monkeypatch, "--from", str(newer), "--no-soup", "--out", str(doc), "--keep-rows") == 0
+    text = doc.read_text()
+    rows = [line.split(" | ")[0] for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows == ["| variant", "| default", "| mpnet_4label", "| 4label"]  # the default first, then by 3-way
+    assert "Best variant: **mpnet_4label**" in text and "2 rows kept from the table before" in text
+    assert "| mpnet_4label | 4 | 1,2 |" in text and "| 0.900 ± 0.000 |" in text
+    # Without --out, or over a table of other columns, nothing is written.
+    assert run_ablate(monkeypatch, "--from", str(newer), "--no-soup", "--keep-rows") == 2
+    assert "--keep-rows needs --out" in capsys.readouterr().err
+    doc.write_text(text.replace("| variant |", "| recipe |"))
+    assert run_ablate(monkeypatch, "--from", str(newer), "--no-soup", "--out", str(doc), "--keep-rows") == 2
+    assert "rebuild it from all the runs" in capsys.readouterr().err

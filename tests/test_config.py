@@ -112,6 +112,8 @@ def test_composed_configs_leave_nothing_missing(root, overrides, tmp_path):
         ("training.layer_lr_decay=0", r"training\.layer_lr_decay must be in \(0, 1\], got 0"),
         ("training.freeze_layers=6", r"training\.freeze_layers must be < 6, the model's layers; got 6 \(a recipe"),
         ("training.freeze_layers=-1", r"training\.freeze_layers must be >= 0, got -1"),
+        ("training.probe_epochs=-2", r"training\.probe_epochs must be >= 0, got -2"),
+        ("training.probe_learning_rate=0", r"training\.probe_learning_rate must be > 0, got 0"),
         ("training.average_last=1.0", r"training\.average_last must be in \[0, 1\) \(a fraction of the steps\)"),
         ("training.cache_frozen=true", r"training\.cache_frozen needs training\.freeze_layers > 0"),
         (

@@ -210,3 +210,84 @@ def test_tail_average_is_the_mean_of_the_last_steps_trainable_weights():
     assert torch.equal(model[0].weight, frozen)
     with pytest.raises(RuntimeError, match="no step was averaged"):
         TailAverage(0.4).apply(model)
+
+
+@pytest.mark.parametrize("family", ["bert", "mpnet"])
+def test_the_probe_reads_the_heads_input_the_same_from_the_cache(family):
+    """training.probe_epochs: what the head receives is the same whether the encoder runs whole or from the cache,
+    and the head trained alone on it fits the labels."""
+    from datasets import Dataset
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        DataCollatorWithPadding,
+        MPNetConfig,
+        MPNetForSequenceClassification,
+    )
+
+    from negotiation_stance.training.frozen_cache import build_cache
+    from negotiation_stance.training.probe import head_inputs, probe_macro_f1, train_probe
+
+    torch.manual_seed(0)
+    sizes = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 64}
+    if family == "bert":
+        model = BertForSequenceClassification(BertConfig(**sizes, num_labels=3))
+    else:
+        model = MPNetForSequenceClassification(MPNetConfig(**sizes, num_labels=3))
+    ids = [[5, 20 + i % 3, 30 + i % 5, 20 + i % 3, 6][: 4 + i % 2] for i in range(24)]  # the label: i % 3
+    ds = Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * len(i) for i in ids],
+                            "length": [len(i) for i in ids], "label": [i % 3 for i in range(24)]})  # fmt: skip
+    collator = DataCollatorWithPadding(_PadOnly())
+    cpu = torch.device("cpu")
+    whole = head_inputs(model, ds, collator, 5, cpu, None)
+    cache, indexed = build_cache(model, 2, {"train": ds}, 5, cpu, None)
+    cached = head_inputs(model, indexed["train"], collator, 5, cpu, None, cache)
+    assert model.training  # the encoder ran in eval mode, then went back
+    expected = (len(ids[1]), 32) if family == "mpnet" else (32,)  # MPNet's head reads tokens, BERT's the pooler
+    assert whole[1].shape == expected
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(whole, cached, strict=True))
+    # A random tiny encoder gives every row nearly the same features: the head learns from separable ones instead.
+    labels = ds["label"]
+    separable = [3 * torch.nn.functional.one_hot(torch.tensor(y), 32).float() + 0.1 * torch.randn(32) for y in labels]
+    if family == "mpnet":  # its head reads the first token of each row
+        separable = [torch.cat([f[None], torch.randn(2, 32)]) for f in separable]
+    before = [p.detach().clone() for p in model.base_model.parameters()]
+    losses = train_probe(model, separable, labels, epochs=20, learning_rate=1e-2, batch_size=8, weight_decay=0.0,
+                         seed=0, device=cpu)  # fmt: skip
+    assert losses[-1] < losses[0] / 2
+    assert probe_macro_f1(model, separable, labels, ["a", "b", "c"]) == 1.0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.base_model.parameters(), strict=True))  # head only
+
+
+class _PadOnly:
+    """The tokenizer side of DataCollatorWithPadding for rows that are already token ids (pad id 1)."""
+
+    padding_side = "right"
+    model_input_names = ("input_ids", "attention_mask")
+
+    def pad(self, features, padding=True, max_length=None, pad_to_multiple_of=None, return_tensors="pt"):
+        width = max(len(f["input_ids"]) for f in features)
+        out = {}
+        for key in features[0]:
+            values = [f[key] for f in features]
+            if isinstance(values[0], list):
+                fill = 1 if key == "input_ids" else 0
+                values = [v + [fill] * (width - len(v)) for v in values]
+            out[key] = torch.tensor(values)
+        return out
+
+
+def test_a_probed_run_trains_the_head_first_and_records_it(tmp_path, caplog):
+    """training.probe_epochs=2 with cached frozen layers: the head's epochs are logged and kept in metrics.json."""
+    from conftest import compose_config, tiny_overrides
+    from negotiation_stance.training.run import train
+
+    cfg = compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.max_steps=2",
+                                                 "training.freeze_layers=4", "training.cache_frozen=true",
+                                                 "training.probe_epochs=2"))  # fmt: skip
+    with caplog.at_level("INFO"):
+        record = train(cfg)
+    probe = record["train"]["probe"]
+    assert probe["epochs"] == 2 and len(probe["losses"]) == 2 and 0.0 <= probe["validation_macro_f1"] <= 1.0
+    assert probe["losses"][1] < probe["losses"][0]
+    assert any("the head alone trained 2 epochs" in r.getMessage() for r in caplog.records)

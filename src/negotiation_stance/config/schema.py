@@ -105,6 +105,11 @@ class TrainingConfig:
     # end of the run, and export the average (tail weight averaging, SWA-style); 0 = off, the
     # checkpoint with the best validation macro-F1 is exported.
     average_last: float
+    # Train the classifier head alone on the frozen encoder for this many epochs before
+    # fine-tuning (LP-FT: less distortion of the pretrained features); 0 = off.
+    probe_epochs: int
+    # The head's AdamW learning rate during those epochs.
+    probe_learning_rate: float
     # null = fresh run; true = newest unfinished run; or a run folder path.
     resume: str | None
 

@@ -17,7 +17,10 @@ from negotiation_stance.errors import ConfigError
 
 # Derived data files and the command that writes them: a missing one is named with its command.
 WRITTEN_BY = {"statements.jsonl": "make data", "statements_swapped.jsonl": "make augment"}
-_POSITIVE = ("learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps", "num_threads")
+_POSITIVE = (
+    "learning_rate", "probe_learning_rate", "batch_size", "eval_batch_size", "gradient_accumulation_steps",
+    "num_threads",
+)  # fmt: skip
 
 
 # The cached forward bypasses DDP's gradient sync and the compiled module, so it would train wrongly there.
@@ -41,6 +44,8 @@ def training_problems(training: Any) -> list[str]:
         problems.append(f"training.layer_lr_decay must be in (0, 1], got {training.layer_lr_decay}")
     if training.freeze_layers < 0:
         problems.append(f"training.freeze_layers must be >= 0, got {training.freeze_layers}")
+    if training.probe_epochs < 0:
+        problems.append(f"training.probe_epochs must be >= 0, got {training.probe_epochs}")
     if training.get("cache_frozen"):
         if training.freeze_layers <= 0:
             problems.append("training.cache_frozen needs training.freeze_layers > 0 (layers to cache), got 0")

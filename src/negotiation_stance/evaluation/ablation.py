@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,7 +294,7 @@ def ablation_rows(
         delta = statistics.mean(t["delta_macro_f1"] for t in tests) if tests else 0.0
         row[f"Δ 3-way vs {BASELINE} (p per seed)"] = f"{delta:+.3f} (p {p_values})" if tests else "–"
         rows.append(row)
-    rows.sort(key=lambda r: (r["variant"] != BASELINE, -r["_sort"] if r["_sort"] == r["_sort"] else 0.0))
+    rows = sort_rows(rows)
     pipeline = pipeline_row(variants, real_set, eval_dir)
     return [*rows, pipeline] if pipeline else rows
 
@@ -343,6 +344,48 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(row.get(c, "–")) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The default first, then by mean real 3-way macro-F1; rows without a score (pipeline, soup) last."""
+    scored = [r for r in rows if r["_sort"] == r["_sort"]]  # NaN is not equal to itself
+    scored.sort(key=lambda r: (r["variant"] != BASELINE, -r["_sort"]))
+    return scored + [r for r in rows if r["_sort"] != r["_sort"]]
+
+
+def table_rows(markdown: str, real_set: str = "real_dev") -> tuple[list[str], list[dict[str, Any]]]:
+    """The columns and rows of the first markdown table in ``markdown`` (a table :func:`markdown_table` wrote).
+
+    Each row gets back its sort key, the mean it shows in the ``<real_set> 3-way`` column; rows that
+    show none or are not a preset's (the pipeline, a soup) sort last, as they were written.
+    """
+    lines = [line.strip() for line in markdown.splitlines() if line.strip().startswith("|")]
+    if len(lines) < 2:
+        return [], []
+    split = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    columns, body = split[0], split[2:]
+    rows = []
+    for cells in body:
+        row: dict[str, Any] = dict(zip(columns, cells, strict=True))
+        mean = re.match(r"(-?\d+\.\d+)", row.get(f"{real_set} 3-way", ""))
+        name = row.get("variant", "")
+        not_preset = name == PIPELINE or name.startswith("soup of ")
+        row["_sort"] = float(mean.group(1)) if mean and not not_preset else float("nan")
+        rows.append(row)
+    return columns, rows
+
+
+def merge_rows(new: list[dict[str, Any]], old: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``new`` plus the rows of ``old`` whose variant ``new`` lacks, in table order.
+
+    An earlier table's row stands for runs this folder no longer holds. A new soup replaces
+    every earlier one (the soup is of the best variant); its paired test stays as it was
+    computed against that sweep's default runs.
+    """
+    names = {row["variant"] for row in new}
+    new_soup = any(row["variant"].startswith("soup of ") for row in new)
+    kept = [r for r in old if r["variant"] not in names and not (new_soup and r["variant"].startswith("soup of "))]
+    return sort_rows([*new, *kept])
 
 
 def best_variant(rows: list[dict[str, Any]]) -> str | None:

@@ -32,6 +32,7 @@ from negotiation_stance.evaluation.metrics import classification_metrics
 from negotiation_stance.io import write_json
 from negotiation_stance.modeling.model import count_truncated
 from negotiation_stance.training.frozen_cache import FrozenCache, build_cache, from_layer
+from negotiation_stance.training.probe import run_probe
 from negotiation_stance.training.recipes import (
     TailAverage,
     balanced_class_weights,
@@ -283,11 +284,17 @@ def fit(
         log.info("Frozen: embeddings and layers 0-%d; %.1fM of %.1fM parameters train",
                  t.freeze_layers - 1, trainable / 1e6, total / 1e6)  # fmt: skip
     cache = None
+    autocast = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
     if t.cache_frozen:
         if args.world_size > 1 or t.torch_compile:  # settings validation refuses both first (WORLD_SIZE)
             raise ConfigError(CACHE_FROZEN_ALONE)
-        autocast = torch.bfloat16 if args.bf16 else torch.float16 if args.fp16 else None
         cache, encoded = build_cache(model, t.freeze_layers, encoded, t.eval_batch_size, args.device, autocast)
+    loss_fn = cross_entropy_loss(weights, t.label_smoothing) if custom_loss else None
+    checkpoint = resume_checkpoint(Path(args.output_dir), resumed)
+    probe = None
+    if t.probe_epochs and checkpoint is None:  # a resumed run's checkpoint already holds the probed head
+        probe = run_probe(model, encoded, DataCollatorWithPadding(tokenizer), t, list(cfg.data.labels), cfg.seed,
+                          args.device, autocast, cache, loss_fn)  # fmt: skip
     trainer = RunTrainer(
         model=model,
         args=args,
@@ -297,14 +304,13 @@ def fit(
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=macro_f1_metric(list(cfg.data.labels)),
         callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)] if patience > 0 else [],
-        compute_loss_func=cross_entropy_loss(weights, t.label_smoothing) if custom_loss else None,
+        compute_loss_func=loss_fn,
     )
     trainer.layer_lr_decay = t.layer_lr_decay
     trainer.frozen_cache = cache
     if t.average_last > 0:
         trainer.tail_average = TailAverage(t.average_last)
         trainer.add_callback(trainer.tail_average)
-    checkpoint = resume_checkpoint(Path(args.output_dir), resumed)
     if checkpoint is not None:
         trainer.loss_before = loss_before(checkpoint)
         if trainer.tail_average is not None:
@@ -315,6 +321,8 @@ def fit(
         "seconds": round(time.perf_counter() - started, 2),
         # training.cache_frozen: the one forward pass of the frozen layers before training (not in "seconds").
         "cache_seconds": round(cache.seconds, 2) if cache is not None else 0.0,
+        # training.probe_epochs: the head trained alone first (not in "seconds"); None when off or resumed.
+        "probe": probe,
         "global_step": result.global_step,
         "epochs": trainer.state.epoch,
         "train_loss": trainer.run_train_loss(),
