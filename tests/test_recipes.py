@@ -165,7 +165,10 @@ def test_the_cached_forward_gives_the_full_models_logits(family):
 
 
 def test_a_cached_run_trains_the_layers_above_the_cache(tmp_path, caplog):
-    """training.cache_frozen=true on MiniLM: the frozen layers are run once and exported unchanged; layer 5 moved."""
+    """training.cache_frozen=true on MiniLM: the frozen layers are run once and exported unchanged; layer 5 moved.
+
+    With training.probe_epochs=2 the head first trains alone on the cache's output: logged, kept in metrics.json.
+    """
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     from conftest import compose_config, tiny_overrides
@@ -173,10 +176,14 @@ def test_a_cached_run_trains_the_layers_above_the_cache(tmp_path, caplog):
 
     cfg = compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.max_steps=3",
                                                  "training.freeze_layers=4", "training.cache_frozen=true",
-                                                 "training.average_last=0.5"))  # fmt: skip
+                                                 "training.average_last=0.5", "training.probe_epochs=2"))  # fmt: skip
     with caplog.at_level("INFO"):
         record = train(cfg)
     assert any("layers 0-3 run once over" in r.getMessage() for r in caplog.records)
+    assert any("the head alone trained 2 epochs" in r.getMessage() for r in caplog.records)
+    probe = record["train"]["probe"]
+    assert probe["epochs"] == 2 and len(probe["losses"]) == 2 and 0.0 <= probe["validation_macro_f1"] <= 1.0
+    assert probe["losses"][1] < probe["losses"][0]
     tuned = AutoModelForSequenceClassification.from_pretrained(record["model_dir"]).base_model.state_dict()
     base = AutoModel.from_pretrained(cfg.model.name_or_path).state_dict()
     for name in ("embeddings.word_embeddings.weight", "encoder.layer.3.output.dense.weight"):
@@ -275,19 +282,3 @@ class _PadOnly:
                 values = [v + [fill] * (width - len(v)) for v in values]
             out[key] = torch.tensor(values)
         return out
-
-
-def test_a_probed_run_trains_the_head_first_and_records_it(tmp_path, caplog):
-    """training.probe_epochs=2 with cached frozen layers: the head's epochs are logged and kept in metrics.json."""
-    from conftest import compose_config, tiny_overrides
-    from negotiation_stance.training.run import train
-
-    cfg = compose_config("train", tiny_overrides(tmp_path, "logger=none", "training.max_steps=2",
-                                                 "training.freeze_layers=4", "training.cache_frozen=true",
-                                                 "training.probe_epochs=2"))  # fmt: skip
-    with caplog.at_level("INFO"):
-        record = train(cfg)
-    probe = record["train"]["probe"]
-    assert probe["epochs"] == 2 and len(probe["losses"]) == 2 and 0.0 <= probe["validation_macro_f1"] <= 1.0
-    assert probe["losses"][1] < probe["losses"][0]
-    assert any("the head alone trained 2 epochs" in r.getMessage() for r in caplog.records)
