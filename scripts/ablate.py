@@ -123,7 +123,10 @@ def earlier_rows(out: Path | None, columns: list[str]) -> list[dict]:
     text = out.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         raise UserError(f"{out} has no ablation markers ({BEGIN} ... {END}): no rows to keep")
-    old_columns, rows = table_rows(text.split(BEGIN, 1)[1].split(END, 1)[0])
+    try:
+        old_columns, rows = table_rows(text.split(BEGIN, 1)[1].split(END, 1)[0])
+    except UserError as exc:
+        raise UserError(f"{out}: {exc}") from exc
     if old_columns != columns:
         raise UserError(f"{out}: its table's columns {old_columns} are not this script's {columns}; "
                         "rebuild it from all the runs instead of --keep-rows")  # fmt: skip

@@ -250,6 +250,9 @@ def test_keep_rows_adds_new_variants_to_the_table_before_and_keeps_the_others(sw
     # Without --out, or over a table of other columns, nothing is written.
     assert run_ablate(monkeypatch, "--from", str(newer), "--no-soup", "--keep-rows") == 2
     assert "--keep-rows needs --out" in capsys.readouterr().err
+    doc.write_text(text.replace("| 4label | 4 |", "| 4label | 4 | extra |"))
+    assert run_ablate(monkeypatch, "--from", str(newer), "--no-soup", "--out", str(doc), "--keep-rows") == 2
+    assert f"{doc}: table row 3 has 10 cells, its header 9: 4label | 4 | extra |" in capsys.readouterr().err
     doc.write_text(text.replace("| variant |", "| recipe |"))
     assert run_ablate(monkeypatch, "--from", str(newer), "--no-soup", "--out", str(doc), "--keep-rows") == 2
     assert "rebuild it from all the runs" in capsys.readouterr().err

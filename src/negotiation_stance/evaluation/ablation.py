@@ -365,7 +365,10 @@ def table_rows(markdown: str, real_set: str = "real_dev") -> tuple[list[str], li
     split = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
     columns, body = split[0], split[2:]
     rows = []
-    for cells in body:
+    for number, cells in enumerate(body, start=1):
+        if len(cells) != len(columns):
+            shown = " | ".join(cells)
+            raise UserError(f"table row {number} has {len(cells)} cells, its header {len(columns)}: {shown}")
         row: dict[str, Any] = dict(zip(columns, cells, strict=True))
         mean = re.match(r"(-?\d+\.\d+)", row.get(f"{real_set} 3-way", ""))
         name = row.get("variant", "")
