@@ -79,6 +79,15 @@ def below_layer(model: nn.Module, first: int) -> contextlib.AbstractContextManag
     return _swapped(model, slice(None, first), cached_input=False)
 
 
+def pad_states(states: Sequence[torch.Tensor], width: int | None = None) -> torch.Tensor:
+    """Per-row (tokens, hidden) states as one fp32 batch, zero-padded to ``width`` tokens (default: the longest)."""
+    width = width or max(s.shape[0] for s in states)
+    out = torch.zeros((len(states), width, states[0].shape[-1]), dtype=torch.float32)
+    for j, s in enumerate(states):
+        out[j, : s.shape[0]] = s
+    return out
+
+
 class FrozenCache:
     """The output of the frozen layers for every row of the datasets it was built on, one tensor per row."""
 
@@ -126,11 +135,7 @@ class FrozenCache:
     def batch(self, index: torch.Tensor, width: int, device: torch.device) -> torch.Tensor:
         """The cached states of a batch's rows in fp32 (the weights' dtype; autocast still applies),
         zero-padded to ``width`` tokens (the padding is masked)."""
-        states = [self.states[i] for i in index.tolist()]
-        out = torch.zeros((len(states), width, states[0].shape[-1]), dtype=torch.float32)
-        for j, s in enumerate(states):
-            out[j, : s.shape[0]] = s
-        return out.to(device)
+        return pad_states([self.states[i] for i in index.tolist()], width).to(device)
 
     def inputs(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """A collated batch rewritten for the cached forward: the states as ``inputs_embeds``, no token ids."""

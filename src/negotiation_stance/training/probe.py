@@ -28,7 +28,8 @@ from torch import nn
 from transformers import DataCollatorWithPadding
 
 from negotiation_stance.evaluation.metrics import classification_metrics
-from negotiation_stance.training.frozen_cache import CACHE_INDEX, FrozenCache, from_layer
+from negotiation_stance.training.frozen_cache import CACHE_INDEX, FrozenCache, from_layer, pad_states
+from negotiation_stance.training.recipes import cross_entropy_loss
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +78,7 @@ def head_inputs(
 
 def _stack(rows: list[torch.Tensor]) -> torch.Tensor:
     """Rows of one batch as one fp32 tensor; token rows zero-padded to the longest."""
-    if rows[0].dim() == 1:
-        return torch.stack(rows).float()
-    out = torch.zeros((len(rows), max(r.shape[0] for r in rows), rows[0].shape[-1]))
-    for j, r in enumerate(rows):
-        out[j, : r.shape[0]] = r
-    return out
+    return torch.stack(rows).float() if rows[0].dim() == 1 else pad_states(rows)
 
 
 def train_probe(
@@ -90,7 +86,9 @@ def train_probe(
     batch_size: int, weight_decay: float, seed: int, device: torch.device,
     loss_fn: Callable[[Any, torch.Tensor, Any], torch.Tensor] | None = None,
 ) -> list[float]:  # fmt: skip
-    """Train the head alone on ``features`` with AdamW for ``epochs``; the mean loss of each epoch."""
+    """Train the head alone on ``features`` with AdamW for ``epochs`` (``loss_fn``: the run's loss, default plain
+    cross-entropy); the mean loss of each epoch."""
+    loss_fn = loss_fn or cross_entropy_loss(None, 0.0)
     head = classifier_head(model)
     was_training = head.training
     head.train()  # its dropout on, as in fine-tuning
@@ -106,10 +104,7 @@ def train_probe(
                 chunk = order[start : start + batch_size]
                 logits = head(_stack([features[i] for i in chunk]).to(device))
                 y = targets[chunk].to(device)
-                if loss_fn is not None:
-                    loss = loss_fn({"logits": logits}, y, None)
-                else:
-                    loss = nn.functional.cross_entropy(logits.float(), y)
+                loss = loss_fn({"logits": logits}, y, None)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
