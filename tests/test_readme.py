@@ -73,6 +73,18 @@ def test_torch_index_takes_the_cpu_build_and_the_default_stays_the_local_one():
     assert "--index-url" not in torch_line
 
 
+def test_make_train_installs_only_what_training_needs_and_setup_adds_the_extras():
+    # -B: plan every install as on a fresh clone.
+    train = subprocess.run(["make", "-n", "-B", "train"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    setup = subprocess.run(["make", "-n", "-B", "setup"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    installs = [line for line in train.splitlines() if "pip install" in line]
+    assert any(line.endswith("pip install -q -e .") for line in installs), train
+    assert not any("[dev" in line for line in installs), "make train installs the test and serving extras"
+    assert train.index("pip install -q -e .") < train.index("scripts/pretrained_mpnet.py") < train.index("train.py")
+    assert 'pip install -q -e ".[dev,onnx,serve,search]"' in setup
+    assert setup.index("pip install -q -e .\n") < setup.index('".[dev,onnx,serve,search]"')
+
+
 def test_hub_models_are_documented_with_the_hub_switched_on():
     command = next(c for c in shell_commands() if "model=hub" in c)
     assert command.startswith("make train HF_HUB_OFFLINE=0 ")
