@@ -12,7 +12,7 @@ from negotiation_stance.training.fit import precision_flags
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def test_precision_auto_follows_the_hardware(monkeypatch):
+def test_precision_auto_follows_the_hardware(monkeypatch, caplog):
     from negotiation_stance.training import fit
 
     flags = precision_flags("auto")
@@ -20,9 +20,13 @@ def test_precision_auto_follows_the_hardware(monkeypatch):
         # bf16 autocast only where the CPU multiplies bf16 in hardware (AMX, AVX512-BF16).
         assert flags == {"bf16": fit.cpu_has_native_bf16(), "fp16": False}
         monkeypatch.setattr(fit, "cpu_has_native_bf16", lambda: False)
-        assert precision_flags("auto") == {"bf16": False, "fp16": False}
+        with caplog.at_level("INFO", logger=fit.__name__):
+            assert precision_flags("auto") == {"bf16": False, "fp16": False}
+        assert "this CPU has neither AMX nor AVX512-BF16, so training runs in fp32" in caplog.text
+        caplog.clear()
         monkeypatch.setattr(fit, "cpu_has_native_bf16", lambda: True)
         assert precision_flags("auto") == {"bf16": True, "fp16": False}
+        assert "fp32" not in caplog.text
     elif torch.cuda.is_bf16_supported():
         assert flags == {"bf16": True, "fp16": False}
     else:

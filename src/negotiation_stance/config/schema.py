@@ -59,6 +59,9 @@ class ModelConfig:
     base_model_id: str | None
     # For Hub models a user may pin a revision; ignored for local folders.
     revision: str | None
+    # What the classification head reads: "first" (the stock head, the first token) or "mean"
+    # (the mean of the token states, as sentence encoders were trained; MPNet encoders only).
+    pooling: str
 
 
 @dataclass

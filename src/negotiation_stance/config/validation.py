@@ -74,6 +74,12 @@ def label_map_problems(data: Any) -> list[str]:
     ]
 
 
+# model.pooling's values, and the encoders (config.json model_type) the mean-pooled head is written for:
+# MPNet, and an export of it (modeling.mean_pooling.MeanPooledMPNetConfig.model_type).
+POOLINGS = ("first", "mean")
+MEAN_POOLING_ENCODERS = ("mpnet", "mpnet_mean_pooled")
+
+
 def encoder_config(name_or_path: str, revision: str | None = None) -> Any | None:
     """The encoder's config.json alone (no weights); None when it cannot be read here."""
     from transformers import AutoConfig
@@ -107,6 +113,11 @@ def validate_train_config(cfg: Any) -> None:
     limit = getattr(encoder, "max_position_embeddings", None)
     if limit is not None and cfg.training.max_length > limit:
         problems.append(f"training.max_length must be <= {limit}, the model's positions; got {cfg.training.max_length}")
+    pooling = cfg.model.get("pooling", "first")
+    if pooling not in POOLINGS:
+        problems.append(f"model.pooling must be first or mean, got {pooling!r}")
+    elif pooling == "mean" and encoder is not None and encoder.model_type not in MEAN_POOLING_ENCODERS:
+        problems.append(f"model.pooling=mean needs an MPNet encoder (model=mpnet); {source} is {encoder.model_type!r}")
     layers = getattr(encoder, "num_hidden_layers", None)
     frozen = cfg.training.freeze_layers
     if layers is not None and frozen and frozen >= layers:  # nothing left to fine-tune: another model's recipe

@@ -40,12 +40,12 @@ guide (`data/ANNOTATION_GUIDE.md` in the project repository).
 - **Training data:** `{data_name}`; {counts}
 - **Seed:** {seed}
 - **Training settings:** {training}
-{masking}
+{masking}{pooling}
 ## Use
 
 ```python
 from transformers import pipeline
-clf = pipeline("text-classification", model="path/to/this/folder")
+clf = pipeline("text-classification", model="path/to/this/folder"{remote_code})
 clf("The minister said talks could start only after a full ceasefire.")
 
 from negotiation_stance import StanceClassifier
@@ -97,6 +97,15 @@ from this folder's `config.json`. `transformers.pipeline()` cannot: mask each te
 """
 
 
+# Why a mean-pooled model's card says trust_remote_code: its head is not one of transformers' classes.
+POOLING_NOTE = """
+**The head reads the mean of the token states** (`model.pooling=mean`), as the sentence encoder was
+trained, which no transformers class does. Its code, `mean_pooling.py`, is saved in this folder (and
+named in `config.json`'s `auto_map`), so `pipeline()` and the `Auto` classes need
+`trust_remote_code=True`; `StanceClassifier` loads it without.
+"""
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
@@ -109,6 +118,7 @@ def model_card(
     metrics: dict[str, Any],
     training: dict[str, Any] | None = None,
     mask_names: bool = False,
+    mean_pooled: bool = False,
 ) -> str:
     """A Hugging Face model card: Hub metadata (``model-index`` included) + Markdown."""
     rows = []
@@ -133,6 +143,8 @@ def model_card(
         class_rows="\n".join(class_rows),
         gap=_gap(sections),
         masking=MASKING_NOTE if mask_names else "",
+        pooling=POOLING_NOTE if mean_pooled else "",
+        remote_code=", trust_remote_code=True" if mean_pooled else "",
     )
     return text
 

@@ -25,7 +25,18 @@ from transformers import (
 )
 
 from negotiation_stance.config.paths import names_a_folder
+from negotiation_stance.config.validation import MEAN_POOLING_ENCODERS, POOLINGS
 from negotiation_stance.errors import UserError
+from negotiation_stance.modeling.mean_pooling import MeanPooledMPNetConfig, MeanPooledMPNetForSequenceClassification
+
+# Known in-process, so this project loads its mean-pooled exports without trust_remote_code; saved
+# beside every such export (auto_map), so pipeline(..., trust_remote_code=True) loads them anywhere.
+AutoConfig.register(MeanPooledMPNetConfig.model_type, MeanPooledMPNetConfig, exist_ok=True)
+AutoModelForSequenceClassification.register(
+    MeanPooledMPNetConfig, MeanPooledMPNetForSequenceClassification, exist_ok=True
+)
+MeanPooledMPNetConfig.register_for_auto_class()
+MeanPooledMPNetForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
 
 
 class ModelLoadError(UserError, RuntimeError):
@@ -96,12 +107,16 @@ def _check_source(name_or_path: str) -> None:
 
 
 def build_model(
-    name_or_path: str, labels: Sequence[str], revision: str | None = None
+    name_or_path: str, labels: Sequence[str], revision: str | None = None, pooling: str = "first"
 ) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
-    """A pretrained encoder with a fresh classification head for ``labels``."""
+    """A pretrained encoder with a fresh classification head for ``labels`` that reads ``pooling``."""
+    if pooling not in POOLINGS:
+        raise ModelLoadError(f"model.pooling must be one of {list(POOLINGS)}, got {pooling!r}")
     _check_source(name_or_path)
     id2label, label2id = label_maps(labels)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
+    if pooling == "mean":
+        return tokenizer, _mean_pooled(name_or_path, revision, id2label, label2id)
     model = AutoModelForSequenceClassification.from_pretrained(
         name_or_path,
         revision=revision,
@@ -112,6 +127,22 @@ def build_model(
         ignore_mismatched_sizes=True,
     )
     return tokenizer, model
+
+
+def _mean_pooled(
+    name_or_path: str, revision: str | None, id2label: dict[int, str], label2id: dict[str, int]
+) -> PreTrainedModel:
+    encoder = AutoConfig.from_pretrained(name_or_path, revision=revision)
+    if encoder.model_type not in MEAN_POOLING_ENCODERS:
+        raise ModelLoadError(
+            f"model.pooling=mean needs an MPNet encoder (model=mpnet); {name_or_path!r} is {encoder.model_type!r}"
+        )
+    # The encoder's settings under the new model type (from_pretrained would warn that the types differ).
+    settings = {k: v for k, v in encoder.to_dict().items() if k not in ("model_type", "architectures", "num_labels")}
+    config = MeanPooledMPNetConfig(**{**settings, "id2label": id2label, "label2id": label2id})
+    return MeanPooledMPNetForSequenceClassification.from_pretrained(
+        name_or_path, config=config, revision=revision, ignore_mismatched_sizes=True
+    )
 
 
 def load_labels_and_tokenizer(model_dir: str | Path) -> tuple[PreTrainedTokenizerBase, list[str]]:

@@ -89,7 +89,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     data = prepare_data(cfg)
     with tracking.tracked_run(cfg, output_dir, enabled=rank == 0) as run:
         tracking.use_dataset(run, cfg.data)
-        tokenizer, model = build_model(cfg.model.name_or_path, data.labels, cfg.model.revision)
+        tokenizer, model = build_model(cfg.model.name_or_path, data.labels, cfg.model.revision, cfg.model.pooling)
         args = training_arguments(cfg, output_dir, precision, run)
         fitted = fit(cfg, model, tokenizer, data.splits, args, resumed)
         if rank != 0:
@@ -205,6 +205,7 @@ def export(cfg: DictConfig, fitted: FitResult, record: RunRecord, run: Any | Non
         metrics=record.to_dict(),
         training=training,
         mask_names=mask_names_setting(cfg.data),
+        mean_pooled=cfg.model.get("pooling", "first") == "mean",
     )
     record_pair_field(fitted.model, cfg.data.pair_field)  # inference then asks for pairs exactly when trained on them
     record_mask_names(fitted.model, mask_names_setting(cfg.data))  # and masks names exactly when trained masked
