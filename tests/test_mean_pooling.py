@@ -49,29 +49,6 @@ def test_the_head_reads_the_mean_of_the_real_tokens_only(tiny_mpnet):
     assert not torch.allclose(together, first_token, atol=1e-3)
 
 
-def test_the_cached_forward_of_a_mean_pooled_model_gives_its_full_logits(tiny_mpnet):
-    """training.cache_frozen reads the mean-pooled model from layer 2 up as it reads the stock one."""
-    from datasets import Dataset
-
-    from negotiation_stance.modeling import build_model
-    from negotiation_stance.training.frozen_cache import CACHE_INDEX, build_cache, from_layer
-
-    _, model = build_model(str(tiny_mpnet), ["a", "b", "c"], pooling="mean")
-    model.eval()
-    ids = [[101, 17, 9, 22, 102], [101, 40, 102], [101, 11, 12, 13, 14, 15, 102]]
-    ds = Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * len(i) for i in ids],
-                            "length": [len(i) for i in ids], "label": [0, 1, 2]})  # fmt: skip
-    cache, _ = build_cache(model, 2, {"train": ds}, 2, torch.device("cpu"), None)
-    padded = torch.tensor([i + [0] * (7 - len(i)) for i in ids])
-    mask = torch.tensor([[1] * len(i) + [0] * (7 - len(i)) for i in ids])
-    with torch.no_grad():
-        full = model(input_ids=padded, attention_mask=mask).logits
-        batch = {"input_ids": padded, "attention_mask": mask, CACHE_INDEX: torch.tensor([0, 1, 2])}
-        with from_layer(model, 2):
-            cached = model(**cache.inputs(batch)).logits
-    assert torch.allclose(full, cached, atol=1e-5)
-
-
 @pytest.fixture(scope="module")
 def mean_pooled_run(tiny_mpnet, tmp_path_factory):
     """A real tiny training run of the default recipe's shape (frozen, cached) with the mean-pooled head."""

@@ -131,20 +131,24 @@ def test_a_run_with_frozen_layers_exports_them_unchanged(tmp_path):
     assert not torch.equal(tuned["encoder.layer.5.output.dense.weight"], base["encoder.layer.5.output.dense.weight"])
 
 
-@pytest.mark.parametrize("family", ["bert", "mpnet"])
+@pytest.mark.parametrize("family", ["bert", "mpnet", "mpnet_mean_pooled"])
 def test_the_cached_forward_gives_the_full_models_logits(family):
-    """training.cache_frozen: states cached below layer 2, then layers 2.. and the head = the whole model."""
+    """training.cache_frozen: states cached below layer 2, then layers 2.. and the head = the whole model
+    (the mean-pooled head, model.pooling=mean, included: it pools over the same mask)."""
     from datasets import Dataset
     from transformers import BertConfig, BertForSequenceClassification, MPNetConfig, MPNetForSequenceClassification
 
+    from negotiation_stance.modeling.mean_pooling import MeanPooledMPNetConfig, MeanPooledMPNetForSequenceClassification
     from negotiation_stance.training.frozen_cache import CACHE_INDEX, build_cache, from_layer
 
     torch.manual_seed(0)
     sizes = {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 64}
     if family == "bert":
         model = BertForSequenceClassification(BertConfig(**sizes, num_labels=3)).eval()
-    else:
+    elif family == "mpnet":
         model = MPNetForSequenceClassification(MPNetConfig(**sizes, num_labels=3)).eval()
+    else:
+        model = MeanPooledMPNetForSequenceClassification(MeanPooledMPNetConfig(**sizes, num_labels=3)).eval()
     ids = [[5, 17, 9, 22, 6], [5, 40, 6], [5, 11, 12, 13, 14, 15, 6]]  # different lengths: padding is masked
     ds = Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * len(i) for i in ids],
                             "length": [len(i) for i in ids], "label": [0, 1, 2]})  # fmt: skip
