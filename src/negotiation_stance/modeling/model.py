@@ -25,7 +25,7 @@ from transformers import (
 )
 
 from negotiation_stance.config.paths import names_a_folder
-from negotiation_stance.config.validation import MEAN_POOLING_ENCODERS, POOLINGS
+from negotiation_stance.config.validation import pooling_problems
 from negotiation_stance.errors import UserError
 from negotiation_stance.modeling.mean_pooling import MeanPooledMPNetConfig, MeanPooledMPNetForSequenceClassification
 
@@ -110,13 +110,11 @@ def build_model(
     name_or_path: str, labels: Sequence[str], revision: str | None = None, pooling: str = "first"
 ) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """A pretrained encoder with a fresh classification head for ``labels`` that reads ``pooling``."""
-    if pooling not in POOLINGS:
-        raise ModelLoadError(f"model.pooling must be one of {list(POOLINGS)}, got {pooling!r}")
     _check_source(name_or_path)
     id2label, label2id = label_maps(labels)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision)
-    if pooling == "mean":
-        return tokenizer, _mean_pooled(name_or_path, revision, id2label, label2id)
+    if pooling != "first":
+        return tokenizer, _mean_pooled(name_or_path, revision, pooling, id2label, label2id)
     model = AutoModelForSequenceClassification.from_pretrained(
         name_or_path,
         revision=revision,
@@ -130,13 +128,12 @@ def build_model(
 
 
 def _mean_pooled(
-    name_or_path: str, revision: str | None, id2label: dict[int, str], label2id: dict[str, int]
+    name_or_path: str, revision: str | None, pooling: str, id2label: dict[int, str], label2id: dict[str, int]
 ) -> PreTrainedModel:
     encoder = AutoConfig.from_pretrained(name_or_path, revision=revision)
-    if encoder.model_type not in MEAN_POOLING_ENCODERS:
-        raise ModelLoadError(
-            f"model.pooling=mean needs an MPNet encoder (model=mpnet); {name_or_path!r} is {encoder.model_type!r}"
-        )
+    problems = pooling_problems(pooling, name_or_path, encoder.model_type)  # the settings check's own rule
+    if problems:
+        raise ModelLoadError(problems[0])
     # The encoder's settings under the new model type (from_pretrained would warn that the types differ).
     settings = {k: v for k, v in encoder.to_dict().items() if k not in ("model_type", "architectures", "num_labels")}
     config = MeanPooledMPNetConfig(**{**settings, "id2label": id2label, "label2id": label2id})

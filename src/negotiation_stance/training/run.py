@@ -205,7 +205,7 @@ def export(cfg: DictConfig, fitted: FitResult, record: RunRecord, run: Any | Non
         metrics=record.to_dict(),
         training=training,
         mask_names=mask_names_setting(cfg.data),
-        mean_pooled=cfg.model.get("pooling", "first") == "mean",
+        mean_pooled=cfg.model.pooling == "mean",
     )
     record_pair_field(fitted.model, cfg.data.pair_field)  # inference then asks for pairs exactly when trained on them
     record_mask_names(fitted.model, mask_names_setting(cfg.data))  # and masks names exactly when trained masked
