@@ -47,6 +47,8 @@ DEFAULT_VARIANTS = (
     "mpnet_4label_freeze11_3ep_avg_cached,mpnet_4label_freeze9_3ep_avg_cached,mpnet_4label_freeze9_probe,"
     "mpnet_4label_freeze9_2ep_avg_cached,mpnet_4label_freeze9_3ep_avg75_cached,mpnet_4label_freeze9_4ep_avg_cached,"
     "mpnet_4label_freeze9_3ep_lr15e5_cached,mpnet_4label_freeze10_4ep_avg_cached,mpnet_4label_freeze9_mean_pooled,"
+    "mpnet_4label_freeze9_constant_lr,mpnet_4label_freeze9_label_smoothing,mpnet_4label_freeze9_class_weights,"
+    "mpnet_4label_freeze9_context,"
     "mpnet_4label_freeze10_3ep_context_avg,mpnet_4label_fast_avg_lr5e5,mpnet_4label_fast_avg_lr2e4,"
     "mpnet_4label_fast_context,mpnet_4label_fast_context_avg,mpnet_4label_context_1ep,context,mask_names,"
     "entity_swap,relevance"

@@ -108,6 +108,10 @@ def test_composed_configs_leave_nothing_missing(root, overrides, tmp_path):
         ("training.learning_rate=-1e-4", r"training\.learning_rate must be > 0, got -0\.0001"),
         ("training.batch_size=0", r"training\.batch_size must be > 0, got 0"),
         ("training.warmup_ratio=1.5", r"training\.warmup_ratio must be in \[0, 1\)"),
+        (
+            "training.lr_scheduler=step",
+            r"training\.lr_scheduler must be one of \['linear', 'cosine', 'constant_with_warmup'\], got 'step'",
+        ),
         ("training.label_smoothing=1.0", r"training\.label_smoothing must be in \[0, 1\), got 1\.0"),
         ("training.layer_lr_decay=0", r"training\.layer_lr_decay must be in \(0, 1\], got 0"),
         ("training.freeze_layers=6", r"training\.freeze_layers must be < 6, the model's layers; got 6 \(a recipe"),

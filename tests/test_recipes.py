@@ -95,6 +95,33 @@ def test_the_trainer_builds_its_optimizer_and_schedule_from_the_decayed_groups(t
     assert {g["lr"] for g in trainer.create_optimizer().param_groups} == {1e-3}  # transformers' own groups
 
 
+@pytest.mark.parametrize("schedule", ["linear", "constant_with_warmup"])
+def test_training_lr_scheduler_sets_the_rate_after_the_warm_up(tmp_path, schedule):
+    """training.lr_scheduler reaches the trainer's schedule: constant_with_warmup holds the rate, linear decays it."""
+    from transformers import get_scheduler
+
+    from conftest import compose_config, tiny_overrides
+    from negotiation_stance.training.fit import training_arguments
+
+    cfg = compose_config("train", tiny_overrides(tmp_path, "logger=none", f"training.lr_scheduler={schedule}",
+                                                 "training.warmup_ratio=0.2"))  # fmt: skip
+    args = training_arguments(cfg, tmp_path, {}, None)
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=args.learning_rate)
+    # What Trainer.create_scheduler builds from the arguments.
+    scheduler = get_scheduler(args.lr_scheduler_type, optimizer, num_warmup_steps=args.get_warmup_steps(10),
+                              num_training_steps=10, scheduler_specific_kwargs=args.lr_scheduler_kwargs)  # fmt: skip
+    rates = []
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+        rates.append(scheduler.get_last_lr()[0] / cfg.training.learning_rate)
+    assert rates[0] == pytest.approx(0.5)  # the warm-up: 2 of 10 steps
+    if schedule == "linear":
+        assert rates[1:] == pytest.approx([1 - k / 8 for k in range(9)])
+    else:
+        assert rates[1:] == pytest.approx([1.0] * 9)
+
+
 def test_freezing_stops_at_the_named_layer():
     from transformers import BertConfig, BertForSequenceClassification
 

@@ -76,6 +76,9 @@ class TrainingConfig:
     num_threads: int
     weight_decay: float
     warmup_ratio: float
+    # The learning-rate schedule after warm-up: linear (decay to 0), cosine, or
+    # constant_with_warmup (SWAD-style: a flat rate while training.average_last averages).
+    lr_scheduler: str
     gradient_accumulation_steps: int
     max_steps: int
     early_stopping_patience: int

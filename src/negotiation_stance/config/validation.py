@@ -23,6 +23,9 @@ _POSITIVE = (
 )  # fmt: skip
 
 
+# training.lr_scheduler's values: transformers' SchedulerType names, each with the warm-up of training.warmup_ratio.
+LR_SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
+
 # The cached forward bypasses DDP's gradient sync and the compiled module, so it would train wrongly there.
 CACHE_FROZEN_ALONE = (
     "training.cache_frozen runs in one process without torch_compile: set it false for DDP or compiled runs"
@@ -36,6 +39,8 @@ def training_problems(training: Any) -> list[str]:
         problems.append(f"training.epochs must be > 0 (or training.max_steps set), got {training.epochs}")
     if not 0.0 <= training.warmup_ratio < 1.0:
         problems.append(f"training.warmup_ratio must be in [0, 1), got {training.warmup_ratio}")
+    if training.lr_scheduler not in LR_SCHEDULERS:
+        problems.append(f"training.lr_scheduler must be one of {list(LR_SCHEDULERS)}, got {training.lr_scheduler!r}")
     if training.weight_decay < 0 or training.early_stopping_patience < 0:
         problems.append("training.weight_decay and training.early_stopping_patience must be >= 0")
     if not 0.0 <= training.label_smoothing < 1.0:

@@ -227,6 +227,7 @@ def training_arguments(
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         weight_decay=t.weight_decay,
         warmup_steps=t.warmup_ratio,
+        lr_scheduler_type=t.lr_scheduler,
         eval_strategy="epoch",
         save_strategy="epoch",
         save_total_limit=t.save_total_limit,
